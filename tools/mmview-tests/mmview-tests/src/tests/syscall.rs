@@ -1,0 +1,134 @@
+//! The system call as milestone 1 provides it: MMVIEW_CURRENT works, every
+//! argument is checked, the other ops are not implemented yet.
+
+use mmview::{
+    ViewId, MMVIEW_CREATE, MMVIEW_CURRENT, MMVIEW_DELETE, MMVIEW_MIGRATE, MMVIEW_SWITCH_BASE,
+};
+
+use super::named_tests;
+use crate::check::{check_all, ensure_eq, fail, Context, TestResult};
+use crate::framework::Test;
+use crate::util::mem::{fill_pattern, page_size, verify_pattern, Mapping};
+use crate::util::sys::{expect_errno, expect_raw_errno};
+use crate::util::thread::run_concurrently;
+
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        current_main_thread,
+        current_from_threads,
+        unknown_ops_einval,
+        unused_args_einval,
+        unimplemented_ops_eopnotsupp,
+    ]
+}
+
+/// A process without views is in the base view, id 0.
+fn current_main_thread() -> TestResult {
+    ensure_eq!(
+        mmview::current().context("MMVIEW_CURRENT")?,
+        ViewId::BASE,
+        "MMVIEW_CURRENT"
+    );
+    // SAFETY: MMVIEW_CURRENT changes nothing.
+    let raw = unsafe { mmview::raw_mmview(MMVIEW_CURRENT, 0, 0) };
+    ensure_eq!(raw, 0, "raw MMVIEW_CURRENT return value");
+    Ok(())
+}
+
+/// Every thread of a process without views is in view 0, also under
+/// concurrent calls.
+fn current_from_threads() -> TestResult {
+    const THREADS: usize = 8;
+    const CALLS: usize = 20_000;
+    let results = run_concurrently(THREADS, |_| {
+        (0..CALLS)
+            .map(|call| (call, mmview::current()))
+            .find(|(_, result)| *result != Ok(ViewId::BASE))
+    })?;
+    for (thread, wrong) in results.into_iter().enumerate() {
+        if let Some((call, result)) = wrong {
+            fail!("thread {thread}, call {call}: MMVIEW_CURRENT gave {result:?}, expected view 0");
+        }
+    }
+    Ok(())
+}
+
+/// Ops outside 0..=6 fail with EINVAL, including values that only differ
+/// from a valid op in the upper 32 bits.
+fn unknown_ops_einval() -> TestResult {
+    let ops = [
+        7,
+        8,
+        1000,
+        -1,
+        i64::MIN,
+        i64::MAX,
+        1 << 32,
+        (1 << 32) | MMVIEW_CURRENT,
+    ];
+    check_all(ops.map(|op| expect_raw_errno(op, 0, 0, libc::EINVAL)))
+}
+
+/// Arguments an op does not use must be 0.
+fn unused_args_einval() -> TestResult {
+    let high = 1u64 << 63;
+    let cases = [
+        (MMVIEW_CURRENT, 1, 0),
+        (MMVIEW_CURRENT, 0, 1),
+        (MMVIEW_CURRENT, high, 0),
+        (MMVIEW_CURRENT, u64::MAX, u64::MAX),
+        (MMVIEW_CREATE, 1, 0),
+        (MMVIEW_CREATE, 0, 1),
+        (MMVIEW_CREATE, 0, high),
+        (MMVIEW_DELETE, 1, 1),
+        (MMVIEW_DELETE, 1, 1 << 32),
+        (MMVIEW_MIGRATE, 1, 1),
+        (MMVIEW_MIGRATE, 0, high),
+        (MMVIEW_SWITCH_BASE, 1, 0),
+        (MMVIEW_SWITCH_BASE, 0, 1),
+        (MMVIEW_SWITCH_BASE, high, high),
+    ];
+    check_all(cases.map(|(op, arg1, arg2)| expect_raw_errno(op, arg1, arg2, libc::EINVAL)))?;
+    ensure_eq!(
+        mmview::current()?,
+        ViewId::BASE,
+        "MMVIEW_CURRENT after the refused calls"
+    );
+    Ok(())
+}
+
+/// Milestone 1: every op but MMVIEW_CURRENT answers EOPNOTSUPP once its
+/// arguments pass the checks, and changes nothing. The views milestone
+/// replaces this test with tests of what the ops do.
+fn unimplemented_ops_eopnotsupp() -> TestResult {
+    const SEED: u64 = 0x6d6d_7669_6577;
+    let page = page_size();
+    let mut map = Mapping::anon(page)?;
+    fill_pattern(map.as_mut_slice(), SEED);
+    let no_view = ViewId::from_raw(1);
+    let e = libc::EOPNOTSUPP;
+    check_all([
+        expect_errno(mmview::create(), e, "MMVIEW_CREATE"),
+        expect_errno(mmview::delete(no_view), e, "MMVIEW_DELETE(1)"),
+        // SAFETY: the process has no view besides the base, so the call
+        // cannot move this thread anywhere.
+        expect_errno(unsafe { mmview::migrate(no_view) }, e, "MMVIEW_MIGRATE(1)"),
+        expect_errno(
+            mmview::unshare(map.as_ptr(), page),
+            e,
+            "MMVIEW_UNSHARE(mapped page)",
+        ),
+        expect_errno(
+            mmview::share(map.as_ptr(), page),
+            e,
+            "MMVIEW_SHARE(mapped page)",
+        ),
+        expect_errno(mmview::switch_base(), e, "MMVIEW_SWITCH_BASE"),
+    ])?;
+    ensure_eq!(
+        mmview::current()?,
+        ViewId::BASE,
+        "MMVIEW_CURRENT afterwards"
+    );
+    verify_pattern(map.as_slice(), SEED).context("the page passed to UNSHARE/SHARE")
+}

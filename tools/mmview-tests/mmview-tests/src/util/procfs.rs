@@ -1,0 +1,199 @@
+//! Reading and writing /proc and /sys files.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::check::{Context, Failure, TestResult};
+
+/// The whole file as text; the failure names the path.
+pub fn read_file(path: impl AsRef<Path>) -> TestResult<String> {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Writes `contents` to the file (one write, as sysfs wants).
+pub fn write_file(path: impl AsRef<Path>, contents: &str) -> TestResult {
+    let path = path.as_ref();
+    std::fs::write(path, contents)
+        .with_context(|| format!("writing {contents:?} to {}", path.display()))
+}
+
+/// Writes `value` to a sysctl-like file and puts the old content back when
+/// the returned guard is dropped (also when the test fails).
+pub fn set_temporarily(path: impl AsRef<Path>, value: &str) -> TestResult<Restore> {
+    let path = path.as_ref();
+    let old = read_file(path)?.trim().to_string();
+    write_file(path, value)?;
+    Ok(Restore {
+        path: path.to_path_buf(),
+        old,
+    })
+}
+
+/// Puts a file's old content back on drop; see [`set_temporarily`].
+#[must_use = "the old value is restored when the guard is dropped"]
+pub struct Restore {
+    path: PathBuf,
+    old: String,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Err(e) = write_file(&self.path, &self.old) {
+            crate::check::diag!("restoring the old value: {e}");
+        }
+    }
+}
+
+/// The file's content, trimmed and parsed (e.g. a sysctl number).
+pub fn read_value<T: FromStr>(path: impl AsRef<Path>) -> TestResult<T>
+where
+    T::Err: Debug,
+{
+    let path = path.as_ref();
+    let text = read_file(path)?;
+    text.trim().parse().map_err(|e| {
+        Failure::new(format!(
+            "{}: cannot parse {:?}: {e:?}",
+            path.display(),
+            text.trim()
+        ))
+    })
+}
+
+/// `Key: number [kB]` lines (meminfo, smaps) as a map from key to number.
+/// Lines whose value is not a number are left out.
+pub fn parse_fields(text: &str) -> HashMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, rest) = line.split_once(':')?;
+            let value = rest.split_whitespace().next()?.parse().ok()?;
+            Some((key.trim().to_string(), value))
+        })
+        .collect()
+}
+
+/// A field of /proc/meminfo (in kB for sizes, a count for HugePages_*).
+pub fn meminfo(key: &str) -> TestResult<u64> {
+    parse_fields(&read_file("/proc/meminfo")?)
+        .get(key)
+        .copied()
+        .with_context(|| format!("/proc/meminfo has no {key}"))
+}
+
+/// One mapping of /proc/self/smaps.
+#[derive(Debug)]
+pub struct SmapsEntry {
+    /// Start address.
+    pub start: usize,
+    /// End address (exclusive).
+    pub end: usize,
+    /// The numeric fields (`Rss`, `Swap`, `AnonHugePages`, ... in kB).
+    pub fields: HashMap<String, u64>,
+}
+
+impl SmapsEntry {
+    /// A field, which must be present.
+    pub fn field(&self, key: &str) -> TestResult<u64> {
+        self.fields
+            .get(key)
+            .copied()
+            .with_context(|| format!("smaps of {:#x}-{:#x} has no {key}", self.start, self.end))
+    }
+}
+
+/// The /proc/self/smaps entry of the mapping that contains `addr`.
+pub fn smaps_entry(addr: usize) -> TestResult<SmapsEntry> {
+    parse_smaps(&read_file("/proc/self/smaps")?, addr)
+        .with_context(|| format!("no mapping contains {addr:#x} in /proc/self/smaps"))
+}
+
+/// Finds the entry containing `addr` in smaps text.
+pub fn parse_smaps(text: &str, addr: usize) -> Option<SmapsEntry> {
+    let mut entry: Option<(usize, usize, String)> = None;
+    for line in text.lines() {
+        if let Some((start, end)) = smaps_header(line) {
+            if entry.is_some() {
+                break;
+            }
+            if (start..end).contains(&addr) {
+                entry = Some((start, end, String::new()));
+            }
+        } else if let Some((_, _, body)) = entry.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    entry.map(|(start, end, body)| SmapsEntry {
+        start,
+        end,
+        fields: parse_fields(&body),
+    })
+}
+
+/// The address range of an smaps/maps header line (`start-end perms ...`).
+fn smaps_header(line: &str) -> Option<(usize, usize)> {
+    let range = line.split_whitespace().next()?;
+    let (start, end) = range.split_once('-')?;
+    Some((
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &str = "\
+55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]
+Size:                132 kB
+Rss:                   8 kB
+Swap:                  0 kB
+VmFlags: rd wr mr mw me ac sd
+7f0000000000-7f0000800000 rw-p 00000000 00:00 0 
+Size:               8192 kB
+Rss:                4096 kB
+AnonHugePages:      4096 kB
+Swap:                 12 kB
+THPeligible:    1
+VmFlags: rd wr mr mw me ac sd hg
+7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0                          [stack]
+Size:                132 kB
+";
+
+    #[test]
+    fn finds_the_entry_containing_an_address() {
+        let e = parse_smaps(SMAPS, 0x7f00_0020_0000).expect("entry");
+        assert_eq!((e.start, e.end), (0x7f00_0000_0000, 0x7f00_0080_0000));
+        assert_eq!(e.fields.get("AnonHugePages"), Some(&4096));
+        assert_eq!(e.fields.get("Swap"), Some(&12));
+        assert_eq!(e.fields.get("THPeligible"), Some(&1));
+        assert_eq!(e.fields.get("Size"), Some(&8192));
+        assert!(!e.fields.contains_key("VmFlags"));
+        assert!(parse_smaps(SMAPS, 0x7f00_0080_0000).is_none());
+        let heap = parse_smaps(SMAPS, 0x55d0_c0a0_0000).expect("heap");
+        assert_eq!(heap.fields.get("Rss"), Some(&8));
+    }
+
+    #[test]
+    fn parses_meminfo_lines() {
+        let f =
+            parse_fields("MemTotal:  1000 kB\nHugePages_Free:  3\nbogus\nHugepagesize: 2048 kB\n");
+        assert_eq!(f.get("MemTotal"), Some(&1000));
+        assert_eq!(f.get("HugePages_Free"), Some(&3));
+        assert_eq!(f.get("Hugepagesize"), Some(&2048));
+        assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn reads_own_smaps() -> TestResult {
+        let v = [1u8; 64];
+        let e = smaps_entry(v.as_ptr() as usize)?;
+        assert!(e.start <= v.as_ptr() as usize && (v.as_ptr() as usize) < e.end);
+        e.field("Rss")?;
+        Ok(())
+    }
+}
