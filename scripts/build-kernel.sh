@@ -3,7 +3,8 @@
 # folder (~/.cache/mmview/build/ARCH-VARIANT) and prints the image's path.
 #
 # usage: build-kernel.sh ARCH VARIANT [--no-assemble]
-#   ARCH: x86_64 | arm64     VARIANT: normal (GCC) | debug (clang, KASAN, lockdep, ...)
+#   ARCH: x86_64 | arm64
+#   VARIANT: normal (GCC) | debug (clang; KASAN, lockdep, ...) | off (normal without CONFIG_MMVIEW)
 # Extra make variables can be given in MMVIEW_MAKE_ARGS (e.g. "CONFIG_MMVIEW=n" is
 # not one: use MMVIEW_EXTRA_CONFIG=path/to/fragment for config changes).
 set -euo pipefail
@@ -34,8 +35,9 @@ if [ "$(cat "$build/.mmview-config-key" 2>/dev/null)" != "$key" ] || ! [ -f "$bu
 	KCONFIG_CONFIG=$build/.config "$SRC_DIR/scripts/kconfig/merge_config.sh" -m -O "$build" \
 		"$build/.config" "${frags[@]}" >"$build/merge_config.log" 2>&1
 	make -s "${margs[@]}" olddefconfig >/dev/null
-	# Every setting the fragments ask for must have stuck (Rust in particular
-	# stays off silently when the toolchain is not found).
+	# Every setting the fragments ask for (the last word on each option wins)
+	# must have stuck: Rust in particular stays off silently when the
+	# toolchain is not found.
 	bad=()
 	while read -r line; do
 		case $line in
@@ -43,7 +45,8 @@ if [ "$(cat "$build/.mmview-config-key" 2>/dev/null)" != "$key" ] || ! [ -f "$bu
 		"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}
 			grep -q "^$opt=" "$build/.config" && bad+=("$line") ;;
 		esac
-	done < <(cat "${frags[@]}")
+	done < <(cat "${frags[@]}" | sed -n 's/^\(# \)\{0,1\}\(CONFIG_[A-Za-z0-9_]*\)[ =].*/\2 &/p' |
+		awk '{opt=$1; sub(/^[^ ]* /, ""); last[opt]=$0} END {for (o in last) print last[o]}')
 	if [ ${#bad[@]} -gt 0 ]; then
 		make -s "${margs[@]}" rustavailable >&2 || true
 		die "$arch/$variant: these settings did not stick (missing dependency?): ${bad[*]}"

@@ -43,6 +43,7 @@ kernel_rustfmt() {
 
 ws=$MMVIEW_REPO/tools/mmview-tests
 export CARGO_TARGET_DIR=$MMVIEW_CACHE/cargo-host
+check harness_judge_self_test python3 "$MMVIEW_REPO/scripts/qemu/test_analyse.py"
 check series_applies_with_git_am "$MMVIEW_REPO/scripts/export-series.sh" --check
 check checkpatch_clean checkpatch
 check kernel_rust_rustfmt_clean kernel_rustfmt

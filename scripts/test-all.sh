@@ -5,14 +5,14 @@
 # kernel splat fails). Host checks (series, checkpatch, format, lint) run
 # first. Prints one summary line per target and the grand total last.
 #
-# usage: test-all.sh [TARGET...]     TARGET: ARCH/VARIANT, default all four:
-#                                    x86_64/normal x86_64/debug arm64/normal arm64/debug
+# usage: test-all.sh [TARGET...]     TARGET: ARCH/VARIANT (see build-kernel.sh), default:
+#                                    x86_64/normal x86_64/debug arm64/normal arm64/debug x86_64/off
 # Environment: MMVIEW_TIMEOUT (seconds per boot, default 1500).
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(x86_64/normal x86_64/debug arm64/normal arm64/debug)
+[ ${#targets[@]} -gt 0 ] || targets=(x86_64/normal x86_64/debug arm64/normal arm64/debug x86_64/off)
 timeout=${MMVIEW_TIMEOUT:-1500}
 summary=()
 total_pass=0 total_fail=0
@@ -75,7 +75,9 @@ for t in "${targets[@]}"; do
 	fi
 	log "$t: booting the test suite (log: $OUT_ROOT/$arch-$variant-tests.log)"
 	start=$SECONDS
-	"$MMVIEW_REPO/scripts/qemu/boot.sh" "$arch" "$variant" --run tests --quiet --timeout "$timeout"
+	args=()
+	[ "$variant" = off ] && args=(--args --config-off)
+	"$MMVIEW_REPO/scripts/qemu/boot.sh" "$arch" "$variant" --run tests --quiet --timeout "$timeout" "${args[@]}"
 	log "$t: guest ran for $((SECONDS - start)) s"
 	result=$("$MMVIEW_REPO/scripts/qemu/analyse.py" "$OUT_ROOT/$arch-$variant-tests.log" "$t")
 	printf '%s\n' "$result"

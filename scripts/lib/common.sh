@@ -37,7 +37,7 @@ kmake_args() {
 	*) die "unknown arch $arch" ;;
 	esac
 	case $variant in
-	normal) [ "$arch" = arm64 ] && a+=(CROSS_COMPILE=aarch64-linux-gnu-) ;;
+	normal | off) [ "$arch" = arm64 ] && a+=(CROSS_COMPILE=aarch64-linux-gnu-) ;;
 	debug) a+=(LLVM=1) ;;
 	*) die "unknown variant $variant" ;;
 	esac

@@ -30,8 +30,7 @@ SPLATS = [
     r"inconsistent lock state",
     r"suspicious RCU usage",
     r"DEBUG_LOCKS_WARN_ON",
-    r"lockdep",
-    r"rcu: INFO:",
+    r"INFO: ",  # lockdep, hung tasks, RCU stalls
     r"self-detected stall",
     r"detected stalls",
     r"soft lockup",
@@ -47,9 +46,7 @@ SPLATS = [
 ]
 # Boot banners that mention a checker without reporting anything.
 BENIGN = [
-    r"lockdep: .*fixed", r"Lock dependency validator", r"\.\.\. MAX_LOCKDEP",
-    r"LOCKDEP_", r"per task-struct memory footprint", r"KASAN init",
-    r"KernelAddressSanitizer initialized", r"kasan: ", r"hung_task_timeout",
+    r"KernelAddressSanitizer initialized",
 ]
 SPLAT = re.compile("|".join(SPLATS))
 BENIGN_RE = re.compile("|".join(BENIGN))

@@ -4,7 +4,7 @@
 //! no test failed, 1 when one did, 2 on a usage error.
 //!
 //! ```text
-//! mmview-tests [--list] [--timeout SECONDS] [FILTER...]
+//! mmview-tests [--list] [--timeout SECONDS] [--config-off] [FILTER...]
 //! ```
 //!
 //! Without filters every test runs; with filters, the tests whose name
@@ -19,9 +19,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use framework::{Test, DEFAULT_TIMEOUT};
+use tests::Config;
 
 const USAGE: &str = "\
-usage: mmview-tests [--list] [--timeout SECONDS] [FILTER...]
+usage: mmview-tests [--list] [--timeout SECONDS] [--config-off] [FILTER...]
 
 Runs the mmview tests, each in a child process of its own, and prints the
 results as KTAP version 1. With FILTERs, only the tests whose name contains
@@ -29,6 +30,8 @@ one of them run.
 
   --list             print the names of the (selected) tests and exit
   --timeout SECONDS  time limit of each test (default 120)
+  --config-off       the kernel was built without CONFIG_MMVIEW: check that
+                     the system call fails with ENOSYS instead
   --help             print this help
 
 Exit status: 0 if no test failed, 1 if one did, 2 on a usage error.";
@@ -38,6 +41,7 @@ Exit status: 0 if no test failed, 1 if one did, 2 on a usage error.";
 struct Options {
     list: bool,
     timeout: Duration,
+    config: Config,
     filters: Vec<String>,
 }
 
@@ -52,6 +56,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut options = Options {
         list: false,
         timeout: DEFAULT_TIMEOUT,
+        config: Config::On,
         filters: Vec::new(),
     };
     let mut args = args.into_iter();
@@ -59,6 +64,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--list" => options.list = true,
+            "--config-off" => options.config = Config::Off,
             "--timeout" => {
                 let value = args.next().ok_or("--timeout needs a number of seconds")?;
                 let seconds: u64 = value
@@ -92,7 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let tests: Vec<Test> = tests::all()
+    let tests: Vec<Test> = tests::all(options.config)
         .into_iter()
         .filter(|t| selected(t, &options.filters))
         .collect();
@@ -129,6 +135,7 @@ mod main_tests {
             Ok(Command::Run(Options {
                 list: true,
                 timeout: Duration::from_secs(5),
+                config: Config::On,
                 filters: vec!["current".into(), "--odd".into()],
             }))
         );

@@ -7,12 +7,24 @@ mod syscall;
 
 use crate::framework::Test;
 
+/// Whether the kernel under test was built with `CONFIG_MMVIEW`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// `CONFIG_MMVIEW=y`: the system call works.
+    On,
+    /// `CONFIG_MMVIEW=n`: the system call must fail with `ENOSYS`.
+    Off,
+}
+
 /// Every test, in the order they run. Also enumerates the KUnit suites of
 /// the running kernel, so call it before printing the plan.
-pub fn all() -> Vec<Test> {
-    let mut tests = syscall::tests();
+pub fn all(config: Config) -> Vec<Test> {
+    let mut tests = match config {
+        Config::On => syscall::tests(),
+        Config::Off => syscall::config_off_tests(),
+    };
     tests.extend(guest::tests());
-    tests.extend(kunit::tests());
+    tests.extend(kunit::tests(config == Config::On));
     tests
 }
 

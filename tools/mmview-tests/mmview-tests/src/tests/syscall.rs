@@ -22,6 +22,26 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
+/// The tests for a kernel built without `CONFIG_MMVIEW`.
+pub fn config_off_tests() -> Vec<Test> {
+    named_tests![config_off_enosys]
+}
+
+/// With `CONFIG_MMVIEW=n` every call, valid or not, fails with ENOSYS.
+fn config_off_enosys() -> TestResult {
+    let mut calls: Vec<(i64, u64, u64)> = (MMVIEW_CREATE..=MMVIEW_SWITCH_BASE)
+        .flat_map(|op| [(op, 0, 0), (op, 1, 0), (op, 0x1000, 0x1000)])
+        .collect();
+    calls.extend([(7, 0, 0), (-1, 0, 0), (i64::MAX, 1, 1)]);
+    check_all(
+        calls
+            .into_iter()
+            .map(|(op, a1, a2)| expect_raw_errno(op, a1, a2, libc::ENOSYS)),
+    )?;
+    ensure_eq!(mmview::is_available(), false, "mmview::is_available()");
+    Ok(())
+}
+
 /// A process without views is in the base view, id 0.
 fn current_main_thread() -> TestResult {
     ensure_eq!(
