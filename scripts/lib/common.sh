@@ -19,6 +19,9 @@ SRC_DIR=$MMVIEW_CACHE/src/linux-$KVER      # git repo: commit "pristine" + assem
 BUILD_ROOT=$MMVIEW_CACHE/build              # one persistent O= folder per arch/variant
 OUT_ROOT=$MMVIEW_CACHE/out                  # initramfs, logs, userspace binaries
 
+# rustup's cargo and rustfmt (userspace builds, formatting) live here.
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) [ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH ;; esac
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
