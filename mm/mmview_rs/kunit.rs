@@ -12,10 +12,11 @@
 use core::ptr::addr_of_mut;
 
 use kernel::bindings::{kunit, kunit_case, kunit_suite};
-use kernel::error::code::EINVAL;
+use kernel::error::code::{EINVAL, ENOSPC, EPERM};
 use kernel::ffi::{c_char, c_long, c_ulong};
 
 use crate::op::{Op, Request};
+use crate::registry::{Registry, Slot, State, BASE_ID};
 
 /// Fails the running KUnit case, with the location, unless `$cond` holds.
 macro_rules! check {
@@ -91,6 +92,90 @@ extern "C" fn syscall_results(_test: *mut kunit) {
     );
 }
 
+/// Inserts view `v` into `reg` under `limit`.
+fn add(reg: &mut Registry<u32>, v: u32, limit: usize) -> kernel::error::Result<u64> {
+    reg.insert(Slot::new()?, v, limit)
+}
+
+/// Ids start at 1 after the base's 0, grow, and are never reused.
+extern "C" fn registry_ids(_test: *mut kunit) {
+    let Ok(mut reg) = Registry::new(100u32) else {
+        check!("registry_ids", false);
+        return;
+    };
+    check_eq!("registry_ids", reg.base_id(), BASE_ID);
+    check_eq!("registry_ids", reg.len(), 1);
+    check_eq!("registry_ids", add(&mut reg, 101, 1024), Ok(1));
+    check_eq!("registry_ids", add(&mut reg, 102, 1024), Ok(2));
+    check_eq!("registry_ids", reg.delete(2).copied(), Ok(102));
+    check_eq!("registry_ids", reg.remove(2), Some(102));
+    check_eq!("registry_ids", add(&mut reg, 103, 1024), Ok(3));
+    check_eq!("registry_ids", reg.get_live(3).copied(), Ok(103));
+    check_eq!("registry_ids", reg.get_live(2).copied(), Err(EINVAL));
+    check_eq!("registry_ids", reg.len(), 3);
+    let ids = [0u64, 1, 3];
+    check!("registry_ids", reg.iter().map(|(id, _, _)| id).eq(ids));
+}
+
+/// DELETE: `EPERM` on the base, `EINVAL` on unknown and deleted views; a
+/// deleted view cannot be looked up but stays until it is removed, and only
+/// deleted views can be removed.
+extern "C" fn registry_delete(_test: *mut kunit) {
+    let Ok(mut reg) = Registry::new(0u32) else {
+        check!("registry_delete", false);
+        return;
+    };
+    check_eq!("registry_delete", add(&mut reg, 1, 1024), Ok(1));
+    check_eq!("registry_delete", reg.delete(BASE_ID).copied(), Err(EPERM));
+    check_eq!("registry_delete", reg.delete(7).copied(), Err(EINVAL));
+    check_eq!("registry_delete", reg.remove(1), None);
+    check_eq!("registry_delete", reg.delete(1).copied(), Ok(1));
+    check_eq!("registry_delete", reg.delete(1).copied(), Err(EINVAL));
+    check_eq!("registry_delete", reg.get_live(1).copied(), Err(EINVAL));
+    check_eq!("registry_delete", reg.get(1).copied(), Some(1));
+    check_eq!("registry_delete", reg.state(1), Some(State::Deleted));
+    check_eq!("registry_delete", reg.remove(1), Some(1));
+    check_eq!("registry_delete", reg.get(1).copied(), None);
+    check_eq!("registry_delete", reg.remove(BASE_ID), None);
+    check_eq!("registry_delete", reg.len(), 1);
+}
+
+/// The limit counts the base and deleted views still in use; `ENOSPC`
+/// changes nothing.
+extern "C" fn registry_limit(_test: *mut kunit) {
+    let Ok(mut reg) = Registry::new(0u32) else {
+        check!("registry_limit", false);
+        return;
+    };
+    check_eq!("registry_limit", add(&mut reg, 1, 3), Ok(1));
+    check_eq!("registry_limit", add(&mut reg, 2, 3), Ok(2));
+    check_eq!("registry_limit", add(&mut reg, 3, 3), Err(ENOSPC));
+    check_eq!("registry_limit", reg.next_id(3), Err(ENOSPC));
+    check_eq!("registry_limit", reg.delete(2).copied(), Ok(2));
+    check_eq!("registry_limit", add(&mut reg, 3, 3), Err(ENOSPC));
+    check_eq!("registry_limit", reg.remove(2), Some(2));
+    check_eq!("registry_limit", add(&mut reg, 3, 3), Ok(3));
+    check_eq!("registry_limit", reg.len(), 3);
+    check_eq!("registry_limit", add(&mut reg, 4, 1), Err(ENOSPC));
+}
+
+/// Switching the base changes no id; the new base cannot be deleted and the
+/// old one can.
+extern "C" fn registry_switch_base(_test: *mut kunit) {
+    let Ok(mut reg) = Registry::new(0u32) else {
+        check!("registry_switch_base", false);
+        return;
+    };
+    check_eq!("registry_switch_base", add(&mut reg, 1, 1024), Ok(1));
+    check_eq!("registry_switch_base", reg.set_base(5), Err(EINVAL));
+    check_eq!("registry_switch_base", reg.set_base(1), Ok(()));
+    check_eq!("registry_switch_base", reg.base_id(), 1);
+    check_eq!("registry_switch_base", reg.delete(1).copied(), Err(EPERM));
+    check_eq!("registry_switch_base", reg.delete(BASE_ID).copied(), Ok(0));
+    check_eq!("registry_switch_base", reg.set_base(BASE_ID), Err(EINVAL));
+    check_eq!("registry_switch_base", add(&mut reg, 2, 1024), Ok(2));
+}
+
 /// Builds a `struct kunit_case` as `KUNIT_CASE()` does.
 const fn case(run: extern "C" fn(*mut kunit), name: &'static core::ffi::CStr) -> kunit_case {
     kunit_case {
@@ -115,11 +200,15 @@ const fn suite_name(name: &[u8]) -> [c_char; 256] {
 }
 
 /// The test cases, terminated by an all-zero entry as KUnit expects.
-static mut CASES: [kunit_case; 5] = [
+static mut CASES: [kunit_case; 9] = [
     case(decode_known_ops, c"decode_known_ops"),
     case(reject_unknown_ops, c"reject_unknown_ops"),
     case(reject_unused_args, c"reject_unused_args"),
     case(syscall_results, c"syscall_results"),
+    case(registry_ids, c"registry_ids"),
+    case(registry_delete, c"registry_delete"),
+    case(registry_limit, c"registry_limit"),
+    case(registry_switch_base, c"registry_switch_base"),
     // SAFETY: The all-zero `struct kunit_case` terminates the array.
     unsafe { core::mem::zeroed() },
 ];
