@@ -10,9 +10,16 @@
 
 #include <uapi/linux/mmview.h>
 
+/* The default and the highest value of the vm.mmview_max_views sysctl. */
+#define MMVIEW_DEFAULT_MAX_VIEWS	1024
+#define MMVIEW_MAX_VIEWS_LIMIT		65536
+
 #ifdef CONFIG_MMVIEW
 /* The mmview(2) system call, in Rust. Process context, no locks held. */
 long mmview_rs_syscall(long op, unsigned long arg1, unsigned long arg2);
+
+/* The current value of vm.mmview_max_views. Any context. */
+int mmview_max_views(void);
 #endif
 
 #endif /* _LINUX_MMVIEW_H */

@@ -176,6 +176,15 @@ extern "C" fn registry_switch_base(_test: *mut kunit) {
     check_eq!("registry_switch_base", add(&mut reg, 2, 1024), Ok(2));
 }
 
+/// The limit comes from `vm.mmview_max_views`, 1024 at boot.
+extern "C" fn sysctl_default(_test: *mut kunit) {
+    check_eq!(
+        "sysctl_default",
+        crate::max_views(),
+        kernel::bindings::MMVIEW_DEFAULT_MAX_VIEWS as usize
+    );
+}
+
 /// Builds a `struct kunit_case` as `KUNIT_CASE()` does.
 const fn case(run: extern "C" fn(*mut kunit), name: &'static core::ffi::CStr) -> kunit_case {
     kunit_case {
@@ -200,7 +209,7 @@ const fn suite_name(name: &[u8]) -> [c_char; 256] {
 }
 
 /// The test cases, terminated by an all-zero entry as KUnit expects.
-static mut CASES: [kunit_case; 9] = [
+static mut CASES: [kunit_case; 10] = [
     case(decode_known_ops, c"decode_known_ops"),
     case(reject_unknown_ops, c"reject_unknown_ops"),
     case(reject_unused_args, c"reject_unused_args"),
@@ -209,6 +218,7 @@ static mut CASES: [kunit_case; 9] = [
     case(registry_delete, c"registry_delete"),
     case(registry_limit, c"registry_limit"),
     case(registry_switch_base, c"registry_switch_base"),
+    case(sysctl_default, c"sysctl_default"),
     // SAFETY: The all-zero `struct kunit_case` terminates the array.
     unsafe { core::mem::zeroed() },
 ];

@@ -37,6 +37,17 @@ pub extern "C" fn mmview_rs_syscall(op: c_long, arg1: c_ulong, arg2: c_ulong) ->
     }
 }
 
+/// The current value of the `vm.mmview_max_views` sysctl: how many views a
+/// process may hold (used by `MMVIEW_CREATE`).
+#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+fn max_views() -> usize {
+    // SAFETY: `mmview_max_views()` reads one integer; it is callable in any
+    // context.
+    let max = unsafe { kernel::bindings::mmview_max_views() };
+    // The sysctl's range is 1..=65536.
+    usize::try_from(max).unwrap_or(1)
+}
+
 /// Runs one decoded request for the calling thread.
 fn dispatch(req: Request) -> Result<c_long> {
     match req.op {

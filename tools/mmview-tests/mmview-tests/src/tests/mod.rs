@@ -4,6 +4,7 @@
 mod guest;
 mod kunit;
 mod syscall;
+mod sysctl;
 
 use crate::framework::Test;
 
@@ -19,10 +20,11 @@ pub enum Config {
 /// Every test, in the order they run. Also enumerates the KUnit suites of
 /// the running kernel, so call it before printing the plan.
 pub fn all(config: Config) -> Vec<Test> {
-    let mut tests = match config {
-        Config::On => syscall::tests(),
-        Config::Off => syscall::config_off_tests(),
+    let groups = match config {
+        Config::On => [syscall::tests(), sysctl::tests()],
+        Config::Off => [syscall::config_off_tests(), sysctl::config_off_tests()],
     };
+    let mut tests: Vec<Test> = groups.into_iter().flatten().collect();
     tests.extend(guest::tests());
     tests.extend(kunit::tests(config == Config::On));
     tests
