@@ -8,7 +8,10 @@
 #ifndef _LINUX_MMVIEW_H
 #define _LINUX_MMVIEW_H
 
+#include <linux/types.h>
 #include <uapi/linux/mmview.h>
+
+struct mm_struct;
 
 /* The default and the highest value of the vm.mmview_max_views sysctl. */
 #define MMVIEW_DEFAULT_MAX_VIEWS	1024
@@ -20,6 +23,17 @@ long mmview_rs_syscall(long op, unsigned long arg1, unsigned long arg2);
 
 /* The current value of vm.mmview_max_views. Any context. */
 int mmview_max_views(void);
+
+int mmview_designate_locked(struct mm_struct *mm, unsigned long start,
+			    unsigned long end, bool unshared);
+int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
+			  unsigned long end);
+#else
+static inline int mmview_mprotect_check(struct mm_struct *mm,
+					unsigned long start, unsigned long end)
+{
+	return 0;
+}
 #endif
 
 #endif /* _LINUX_MMVIEW_H */

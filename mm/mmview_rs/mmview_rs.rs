@@ -6,13 +6,18 @@
 //! `mmview(2)` arguments and the dispatch to each operation. The C entry point
 //! (`mm/mmview.c`) calls [`mmview_rs_syscall`].
 //!
-//! Status: `MMVIEW_CURRENT` is implemented (a process without views is always
-//! in the base, id 0); every other operation checks its arguments and then
-//! fails with `EOPNOTSUPP`.
+//! Status: views cannot be created yet (`MMVIEW_CREATE` fails with
+//! `EOPNOTSUPP`), so every process has only its base, id 0. Every other
+//! operation works as the contract says for such a process: `CURRENT`,
+//! `MIGRATE` and `SWITCH_BASE` report the base, `DELETE` refuses it, and
+//! `UNSHARE`/`SHARE` designate ranges.
 
-use kernel::error::{Error, Result};
+use kernel::error::code::{EINVAL, EPERM};
+use kernel::error::{to_result, Error, Result};
 use kernel::ffi::{c_long, c_ulong};
+use kernel::page::PAGE_SIZE;
 
+mod mm;
 mod op;
 // Used by the views milestone; today only by the KUnit suite.
 #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
@@ -50,11 +55,65 @@ fn max_views() -> usize {
 
 /// Runs one decoded request for the calling thread.
 fn dispatch(req: Request) -> Result<c_long> {
+    let [arg1, arg2] = req.args;
     match req.op {
-        // Without views, every thread is in the base.
-        Op::Current => Ok(kernel::uapi::MMVIEW_BASE_ID as c_long),
-        Op::Create | Op::Delete | Op::Migrate | Op::Unshare | Op::Share | Op::SwitchBase => {
-            Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)))
-        }
+        Op::Create => Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))),
+        Op::Current | Op::SwitchBase => Ok(current_id()),
+        Op::Delete => delete(arg1),
+        Op::Migrate => migrate(arg1),
+        Op::Unshare => designate(arg1, arg2, true),
+        Op::Share => designate(arg1, arg2, false),
     }
+}
+
+/// The id of the calling thread's view. Without views, every thread is in
+/// the base.
+fn current_id() -> c_long {
+    registry::BASE_ID as c_long
+}
+
+/// `MMVIEW_DELETE(id)`: the base cannot be deleted, and no other view exists.
+fn delete(id: c_ulong) -> Result<c_long> {
+    if id as registry::ViewId == registry::BASE_ID {
+        Err(EPERM)
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// `MMVIEW_MIGRATE(id)`: migrating to the view one is in changes nothing and
+/// returns its id; no other view exists.
+fn migrate(id: c_ulong) -> Result<c_long> {
+    if id as c_long == current_id() {
+        Ok(current_id())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// `MMVIEW_UNSHARE(addr, len)` and `MMVIEW_SHARE(addr, len)`.
+///
+/// `EINVAL` unless `addr` is page aligned and `len` is non-zero, and the
+/// range, with `len` rounded up to the page size, neither wraps nor leaves
+/// the user address space. The mm-side rules (holes, hugetlb rounding,
+/// `EACCES` for `MAP_SHARED`, `ENOMEM`) are in `mmview_designate_locked()`.
+fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
+    let page = PAGE_SIZE as c_ulong;
+    if addr % page != 0 || len == 0 {
+        return Err(EINVAL);
+    }
+    let len = len.checked_next_multiple_of(page).ok_or(EINVAL)?;
+    let end = addr.checked_add(len).ok_or(EINVAL)?;
+    if end > mm::task_size() as c_ulong {
+        return Err(EINVAL);
+    }
+    let mm = mm::MmWriteGuard::lock_current()?;
+    // Once views can be created, UNSHARE and SHARE fail with EPERM here, under
+    // the family lock, when the process has more than one view.
+    // SAFETY: `mm` holds the mmap_lock of the caller's mm for writing; the
+    // range is page aligned and within the user address space.
+    to_result(unsafe {
+        kernel::bindings::mmview_designate_locked(mm.as_ptr(), addr, end, unshared)
+    })?;
+    Ok(0)
 }

@@ -1,6 +1,7 @@
 //! The tests, in groups. Each group module has a `tests()` function that
 //! lists its tests; to add a group, add a module and extend [`all`].
 
+mod designate;
 mod guest;
 mod kunit;
 mod syscall;
@@ -21,8 +22,8 @@ pub enum Config {
 /// the running kernel, so call it before printing the plan.
 pub fn all(config: Config) -> Vec<Test> {
     let groups = match config {
-        Config::On => [syscall::tests(), sysctl::tests()],
-        Config::Off => [syscall::config_off_tests(), sysctl::config_off_tests()],
+        Config::On => vec![syscall::tests(), sysctl::tests(), designate::tests()],
+        Config::Off => vec![syscall::config_off_tests(), sysctl::config_off_tests()],
     };
     let mut tests: Vec<Test> = groups.into_iter().flatten().collect();
     tests.extend(guest::tests());

@@ -18,7 +18,8 @@ pub fn tests() -> Vec<Test> {
         current_from_threads,
         unknown_ops_einval,
         unused_args_einval,
-        unimplemented_ops_eopnotsupp,
+        create_not_available_yet,
+        base_only_ops,
     ]
 }
 
@@ -117,38 +118,56 @@ fn unused_args_einval() -> TestResult {
     Ok(())
 }
 
-/// Milestone 1: every op but MMVIEW_CURRENT answers EOPNOTSUPP once its
-/// arguments pass the checks, and changes nothing. The views milestone
-/// replaces this test with tests of what the ops do.
-fn unimplemented_ops_eopnotsupp() -> TestResult {
-    const SEED: u64 = 0x6d6d_7669_6577;
-    let page = page_size();
-    let mut map = Mapping::anon(page)?;
-    fill_pattern(map.as_mut_slice(), SEED);
-    let no_view = ViewId::from_raw(1);
-    let e = libc::EOPNOTSUPP;
-    check_all([
-        expect_errno(mmview::create(), e, "MMVIEW_CREATE"),
-        expect_errno(mmview::delete(no_view), e, "MMVIEW_DELETE(1)"),
-        // SAFETY: the process has no view besides the base, so the call
-        // cannot move this thread anywhere.
-        expect_errno(unsafe { mmview::migrate(no_view) }, e, "MMVIEW_MIGRATE(1)"),
-        expect_errno(
-            mmview::unshare(map.as_ptr(), page),
-            e,
-            "MMVIEW_UNSHARE(mapped page)",
-        ),
-        expect_errno(
-            mmview::share(map.as_ptr(), page),
-            e,
-            "MMVIEW_SHARE(mapped page)",
-        ),
-        expect_errno(mmview::switch_base(), e, "MMVIEW_SWITCH_BASE"),
-    ])?;
+/// Views cannot be created yet: MMVIEW_CREATE answers EOPNOTSUPP and changes
+/// nothing. The views milestone replaces this test with tests of views.
+fn create_not_available_yet() -> TestResult {
+    expect_errno(mmview::create(), libc::EOPNOTSUPP, "MMVIEW_CREATE")?;
     ensure_eq!(
         mmview::current()?,
         ViewId::BASE,
         "MMVIEW_CURRENT afterwards"
     );
-    verify_pattern(map.as_slice(), SEED).context("the page passed to UNSHARE/SHARE")
+    Ok(())
+}
+
+/// In a process that has only its base: MIGRATE to the base returns 0 and
+/// changes nothing, to anything else EINVAL; DELETE of the base is EPERM,
+/// of anything else EINVAL; SWITCH_BASE returns the base.
+fn base_only_ops() -> TestResult {
+    const SEED: u64 = 0x6d6d_7669_6577;
+    let mut map = Mapping::anon(page_size())?;
+    fill_pattern(map.as_mut_slice(), SEED);
+    let ids = [1, 2, 1000, u64::MAX].map(ViewId::from_raw);
+    // SAFETY: migrating to the view the thread is in changes nothing; the
+    // other ids do not exist, so those calls cannot move the thread.
+    let to_base = unsafe { mmview::migrate(ViewId::BASE) };
+    ensure_eq!(to_base, Ok(ViewId::BASE), "MMVIEW_MIGRATE(0) from the base");
+    check_all(ids.map(|id| {
+        // SAFETY: as above.
+        let got = unsafe { mmview::migrate(id) };
+        expect_errno(got, libc::EINVAL, &format!("MMVIEW_MIGRATE({id})"))
+    }))?;
+    expect_errno(
+        mmview::delete(ViewId::BASE),
+        libc::EPERM,
+        "MMVIEW_DELETE(0)",
+    )?;
+    check_all(ids.map(|id| {
+        expect_errno(
+            mmview::delete(id),
+            libc::EINVAL,
+            &format!("MMVIEW_DELETE({id})"),
+        )
+    }))?;
+    ensure_eq!(
+        mmview::switch_base(),
+        Ok(ViewId::BASE),
+        "MMVIEW_SWITCH_BASE"
+    );
+    ensure_eq!(
+        mmview::current()?,
+        ViewId::BASE,
+        "MMVIEW_CURRENT afterwards"
+    );
+    verify_pattern(map.as_slice(), SEED).context("memory after the calls")
 }

@@ -76,21 +76,67 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    /// `madvise(advice)` on `[offset, offset + len)` of the mapping.
-    pub fn madvise(&self, offset: usize, len: usize, advice: libc::c_int) -> TestResult {
+    /// The start of `[offset, offset + len)`, which must lie in the mapping.
+    fn part(&self, offset: usize, len: usize, what: &str) -> TestResult<*mut u8> {
         if offset.checked_add(len).is_none_or(|end| end > self.len) {
             return Err(Failure::new(format!(
-                "madvise range {offset:#x}+{len:#x} is outside the {:#x}-byte mapping",
+                "{what} range {offset:#x}+{len:#x} is outside the {:#x}-byte mapping",
                 self.len
             )));
         }
+        // SAFETY: the offset lies inside our mapping.
+        Ok(unsafe { self.as_ptr().add(offset) })
+    }
+
+    /// `madvise(advice)` on `[offset, offset + len)` of the mapping.
+    pub fn madvise(&self, offset: usize, len: usize, advice: libc::c_int) -> TestResult {
+        let ptr = self.part(offset, len, "madvise")?;
         // SAFETY: the range lies inside our mapping; the advice values used by
         // the tests do not free memory that references still point to.
-        let r = unsafe { libc::madvise(self.as_ptr().add(offset).cast(), len, advice) };
+        let r = unsafe { libc::madvise(ptr.cast(), len, advice) };
         if r != 0 {
             return Err(Failure::new(format!(
                 "madvise({:#x}, {len:#x}, {advice}): {}",
-                self.addr() + offset,
+                ptr as usize,
+                io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Unmaps `[offset, offset + len)`, leaving a hole; the slices of the
+    /// mapping must not be used afterwards.
+    pub fn munmap_part(&self, offset: usize, len: usize) -> TestResult {
+        let ptr = self.part(offset, len, "munmap")?;
+        // SAFETY: the range lies inside our mapping, and the callers do not
+        // touch the memory of the hole afterwards.
+        if unsafe { libc::munmap(ptr.cast(), len) } != 0 {
+            return Err(Failure::new(format!(
+                "munmap({:#x}, {len:#x}): {}",
+                ptr as usize,
+                io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces `[offset, offset + len)` by a new anonymous mapping with
+    /// `prot` and `flags` (`MAP_FIXED` is added).
+    pub fn remap_fixed(
+        &self,
+        offset: usize,
+        len: usize,
+        prot: libc::c_int,
+        flags: libc::c_int,
+    ) -> TestResult {
+        let ptr = self.part(offset, len, "mmap")?;
+        // SAFETY: the range lies inside our mapping, whose old content there
+        // nothing references any more; unmapped with the rest on drop.
+        let got = unsafe { libc::mmap(ptr.cast(), len, prot, flags | libc::MAP_FIXED, -1, 0) };
+        if got != ptr.cast() {
+            return Err(Failure::new(format!(
+                "mmap(MAP_FIXED at {:#x}, {len:#x}): {}",
+                ptr as usize,
                 io::Error::last_os_error()
             )));
         }

@@ -92,6 +92,8 @@ pub struct SmapsEntry {
     pub end: usize,
     /// The numeric fields (`Rss`, `Swap`, `AnonHugePages`, ... in kB).
     pub fields: HashMap<String, u64>,
+    /// The two-letter `VmFlags` (`rd`, `wr`, ..., `vu` for mmview-unshared).
+    pub flags: Vec<String>,
 }
 
 impl SmapsEntry {
@@ -102,6 +104,11 @@ impl SmapsEntry {
             .copied()
             .with_context(|| format!("smaps of {:#x}-{:#x} has no {key}", self.start, self.end))
     }
+
+    /// Whether `VmFlags` has `flag`.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
 }
 
 /// The /proc/self/smaps entry of the mapping that contains `addr`.
@@ -110,27 +117,50 @@ pub fn smaps_entry(addr: usize) -> TestResult<SmapsEntry> {
         .with_context(|| format!("no mapping contains {addr:#x} in /proc/self/smaps"))
 }
 
+/// The /proc/self/smaps entries of the mappings that overlap
+/// `[start, end)`, in address order.
+pub fn smaps_entries(start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
+    Ok(parse_all_smaps(&read_file("/proc/self/smaps")?)
+        .into_iter()
+        .filter(|e| e.start < end && start < e.end)
+        .collect())
+}
+
 /// Finds the entry containing `addr` in smaps text.
 pub fn parse_smaps(text: &str, addr: usize) -> Option<SmapsEntry> {
-    let mut entry: Option<(usize, usize, String)> = None;
+    parse_all_smaps(text)
+        .into_iter()
+        .find(|e| (e.start..e.end).contains(&addr))
+}
+
+/// Every entry of smaps text.
+pub fn parse_all_smaps(text: &str) -> Vec<SmapsEntry> {
+    let mut entries = Vec::new();
+    let mut current: Option<(usize, usize, String)> = None;
+    let finish = |(start, end, body): (usize, usize, String)| {
+        let flags = body
+            .lines()
+            .find_map(|l| l.strip_prefix("VmFlags:"))
+            .map(|f| f.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        SmapsEntry {
+            start,
+            end,
+            fields: parse_fields(&body),
+            flags,
+        }
+    };
     for line in text.lines() {
         if let Some((start, end)) = smaps_header(line) {
-            if entry.is_some() {
-                break;
-            }
-            if (start..end).contains(&addr) {
-                entry = Some((start, end, String::new()));
-            }
-        } else if let Some((_, _, body)) = entry.as_mut() {
+            entries.extend(current.take().map(finish));
+            current = Some((start, end, String::new()));
+        } else if let Some((_, _, body)) = current.as_mut() {
             body.push_str(line);
             body.push('\n');
         }
     }
-    entry.map(|(start, end, body)| SmapsEntry {
-        start,
-        end,
-        fields: parse_fields(&body),
-    })
+    entries.extend(current.map(finish));
+    entries
 }
 
 /// The address range of an smaps/maps header line (`start-end perms ...`).
@@ -173,6 +203,8 @@ Size:                132 kB
         assert_eq!(e.fields.get("THPeligible"), Some(&1));
         assert_eq!(e.fields.get("Size"), Some(&8192));
         assert!(!e.fields.contains_key("VmFlags"));
+        assert!(e.has_flag("hg") && e.has_flag("rd") && !e.has_flag("vu"));
+        assert_eq!(parse_all_smaps(SMAPS).len(), 3);
         assert!(parse_smaps(SMAPS, 0x7f00_0080_0000).is_none());
         let heap = parse_smaps(SMAPS, 0x55d0_c0a0_0000).expect("heap");
         assert_eq!(heap.fields.get("Rss"), Some(&8));
