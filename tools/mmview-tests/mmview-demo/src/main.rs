@@ -36,6 +36,7 @@ fn main() -> std::process::ExitCode {
     }
     threads_share_the_view(&mut tour);
     arguments_are_checked(&mut tour);
+    designating_a_table(&mut tour);
     what_comes_next(&mut tour);
     say!();
     if tour.surprises == 0 {
@@ -120,15 +121,90 @@ fn arguments_are_checked(tour: &mut Tour) {
     }
 }
 
+/// The `VmFlags` of the mapping at `addr` in /proc/self/smaps.
+fn vm_flags(addr: usize) -> Option<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    for line in smaps.lines() {
+        let range = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'));
+        if let Some((start, end)) = range.and_then(|(s, e)| {
+            Some((
+                usize::from_str_radix(s, 16).ok()?,
+                usize::from_str_radix(e, 16).ok()?,
+            ))
+        }) {
+            inside = (start..end).contains(&addr);
+        } else if inside {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some(flags.trim().to_string());
+            }
+        }
+    }
+    None
+}
+
+fn designating_a_table(tour: &mut Tour) {
+    const LEN: usize = 64 * 1024;
+    say!();
+    say!("4. A database keeps its table in an unshared range: each view will get");
+    say!("   its own copy-on-write snapshot of it. Designating a 64 KiB table:");
+    // The table, and one more page of ordinary (shared) memory after it.
+    // SAFETY: a fresh anonymous mapping touches no existing memory.
+    let table = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            LEN + 4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if table == libc::MAP_FAILED {
+        tour.surprise("mmap of the table failed");
+        return;
+    }
+    let addr = table as usize;
+    match mmview::unshare(table as *const u8, LEN) {
+        Ok(()) => say!("   MMVIEW_UNSHARE(table, 64 KiB) -> 0"),
+        Err(e) => tour.surprise(&format!("MMVIEW_UNSHARE -> {e}")),
+    }
+    let flags = vm_flags(addr).unwrap_or_default();
+    say!("   /proc/self/smaps: VmFlags: {flags}   (\"vu\": unshared)");
+    if !flags.split_whitespace().any(|f| f == "vu") {
+        tour.surprise("the table is not marked \"vu\" in smaps");
+    }
+    // SAFETY: mprotect of our own mapping.
+    let mixed = unsafe { libc::mprotect(table, LEN + 4096, libc::PROT_READ) };
+    let errno = std::io::Error::last_os_error();
+    if mixed == 0 || errno.raw_os_error() != Some(libc::EACCES) {
+        tour.surprise(&format!(
+            "mprotect across the table and its neighbour: {errno}"
+        ));
+    } else {
+        say!("   mprotect(table and the page after it) -> {errno}:");
+        say!("   a range that mixes shared and unshared memory is refused.");
+    }
+    match mmview::share(table as *const u8, LEN) {
+        Ok(()) => say!("   MMVIEW_SHARE(table, 64 KiB) -> 0: shared again"),
+        Err(e) => tour.surprise(&format!("MMVIEW_SHARE -> {e}")),
+    }
+    // SAFETY: unmaps our own mapping, which nothing references.
+    unsafe { libc::munmap(table, LEN + 4096) };
+}
+
 fn what_comes_next(tour: &mut Tour) {
     say!();
-    say!("4. Creating views:");
+    say!("5. Creating views:");
     match mmview::create() {
         Err(e) if e.is(libc::EOPNOTSUPP) => {
             say!("   MMVIEW_CREATE -> {e}");
-            say!("   Not implemented yet in this kernel, nor are DELETE, MIGRATE,");
-            say!("   UNSHARE, SHARE and SWITCH_BASE: they come with the next milestone,");
-            say!("   and with them this demo's database snapshot.");
+            say!("   Views themselves are not in this kernel yet. Until they are, every");
+            say!("   process has only its base: MIGRATE(0) and SWITCH_BASE return 0,");
+            say!("   DELETE(0) is EPERM. With views comes this demo's database snapshot.");
         }
         Ok(view) => {
             say!("   MMVIEW_CREATE -> view {view}: this kernel already has views!");
