@@ -14,7 +14,7 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-BINARIES=(mmview-tests mmview-init mmview-demo)
+BINARIES=(mmview-tests mmview-init mmview-demo mmview-bench)
 
 [ $# -eq 1 ] || die "usage: $0 x86_64|arm64"
 arch=$1

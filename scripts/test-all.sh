@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: from a bare machine, installs what is needed, builds the
 # mmview kernel for every arch and variant, boots each under QEMU with the
-# test suite, and judges the runs (any failed or missing test, timeout or
-# kernel splat fails). Host checks (series, checkpatch, format, lint) run
-# first. Prints one summary line per target and the grand total last.
+# test suite (normal variants also with the benchmark's smoke mode), and
+# judges the runs (any failed or missing test, timeout or kernel splat
+# fails). Host checks (series, checkpatch, format, lint) run first. Prints
+# one summary line per target and the grand total last.
 #
 # usage: test-all.sh [TARGET...]     TARGET: ARCH/VARIANT (see build-kernel.sh), default:
 #                                    x86_64/normal x86_64/debug arm64/normal arm64/debug x86_64/off
@@ -82,5 +83,13 @@ for t in "${targets[@]}"; do
 	result=$("$MMVIEW_REPO/scripts/qemu/analyse.py" "$OUT_ROOT/$arch-$variant-tests.log" "$t")
 	printf '%s\n' "$result"
 	tally "$(tail -n 1 <<<"$result")"
+	# The benchmark's smoke mode (tiny sizes, seconds), so that it never rots.
+	if [ "$variant" = normal ]; then
+		log "$t: booting the benchmark smoke run (log: $OUT_ROOT/$arch-$variant-bench.log)"
+		"$MMVIEW_REPO/scripts/qemu/boot.sh" "$arch" "$variant" --run bench --args --smoke --quiet --timeout 300
+		result=$("$MMVIEW_REPO/scripts/qemu/analyse.py" "$OUT_ROOT/$arch-$variant-bench.log" "$t/bench-smoke")
+		printf '%s\n' "$result"
+		tally "$(tail -n 1 <<<"$result")"
+	fi
 done
 finish

@@ -48,7 +48,10 @@ append="panic=-1 mmview.run=$run"
 case $arch in
 x86_64)
 	qemu=(qemu-system-x86_64 -cpu max)
-	append="console=ttyS0 $append"
+	# tsc=reliable: under TCG the TSC watchdog, comparing against jiffies that
+	# lag on a busy host, would mark the TSC unstable and leave CLOCK_MONOTONIC
+	# in jiffies steps.
+	append="console=ttyS0 tsc=reliable $append"
 	;;
 arm64)
 	qemu=(qemu-system-aarch64 -M virt -cpu cortex-a57)

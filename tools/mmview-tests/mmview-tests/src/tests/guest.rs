@@ -1,6 +1,6 @@
-//! The guest is set up as the mmview tests need it: swap, hugetlb pages,
-//! transparent huge pages, KSM, userfaultfd and the memory cgroup controller
-//! all really work.
+//! The guest is set up as the mmview tests need it: two CPUs, swap, hugetlb
+//! pages, transparent huge pages, KSM, userfaultfd and the memory cgroup
+//! controller all really work.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -14,6 +14,7 @@ use crate::util::sys::errno_name;
 
 pub fn tests() -> Vec<Test> {
     named_tests![
+        guest_two_cpus,
         guest_swap_active,
         guest_hugetlb_reservable,
         guest_thp_enabled,
@@ -22,6 +23,20 @@ pub fn tests() -> Vec<Test> {
 }
 
 const MIB: usize = 1 << 20;
+
+/// Two CPUs are online, so that threads in different views really run at
+/// the same time (the races the concurrency tests look for need it).
+fn guest_two_cpus() -> TestResult {
+    let online = read_file("/sys/devices/system/cpu/online")?;
+    let threads = std::thread::available_parallelism().context("available_parallelism")?;
+    diag!("CPUs online: {}", online.trim());
+    ensure!(
+        threads.get() >= 2,
+        "only {threads} CPU(s) available (online: {})",
+        online.trim()
+    );
+    Ok(())
+}
 
 /// A swap device is on, and anonymous memory really goes out to it and
 /// comes back intact.
