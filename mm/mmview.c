@@ -82,10 +82,11 @@ int mmview_designate_locked(struct mm_struct *mm, unsigned long start,
 			    unsigned long end, bool unshared)
 {
 	struct vm_area_struct *vma, *prev;
+	struct vma_iterator vmi;
 	int splits = 0;
-	VMA_ITERATOR(vmi, mm, start);
 
 	mmap_assert_write_locked(mm);
+	vma_iter_init(&vmi, mm, start);
 
 	/* First pass: check everything and count the splits. */
 	for_each_vma_range(vmi, vma, end) {
@@ -156,9 +157,10 @@ int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
 			  unsigned long end)
 {
 	struct vm_area_struct *vma, *first = NULL;
-	VMA_ITERATOR(vmi, mm, start);
+	struct vma_iterator vmi;
 
 	mmap_assert_write_locked(mm);
+	vma_iter_init(&vmi, mm, start);
 	for_each_vma_range(vmi, vma, end) {
 		if (!first)
 			first = vma;
