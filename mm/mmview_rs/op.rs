@@ -72,7 +72,6 @@ pub(crate) struct Request {
     /// The operation.
     pub(crate) op: Op,
     /// The arguments; those the operation does not use are 0.
-    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     pub(crate) args: [c_ulong; 2],
 }
 
