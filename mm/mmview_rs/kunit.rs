@@ -191,8 +191,8 @@ const fn case(run: extern "C" fn(*mut kunit), name: &'static core::ffi::CStr) ->
         run_case: Some(run),
         name: name.as_ptr().cast::<c_char>(),
         module_name: c"mmview_rs".as_ptr().cast_mut().cast::<c_char>(),
-        // SAFETY: All-zero is a valid value for the remaining C fields (null
-        // pointers, `None`, the first enumerators), as with a C initialiser.
+        // The remaining C fields are null pointers, `None` or enumerators.
+        // SAFETY: All-zero is a valid value for them, as with a C initialiser.
         ..unsafe { core::mem::zeroed() }
     }
 }
@@ -227,8 +227,7 @@ static mut CASES: [kunit_case; 10] = [
 static mut SUITE: kunit_suite = kunit_suite {
     name: suite_name(b"mmview_rs"),
     test_cases: addr_of_mut!(CASES).cast::<kunit_case>(),
-    // SAFETY: All-zero is a valid value for the remaining fields, as with a
-    // C initialiser.
+    // SAFETY: All-zero is a valid value for the remaining fields, as in C.
     ..unsafe { core::mem::zeroed() }
 };
 

@@ -27,10 +27,10 @@ impl MmWriteGuard {
     /// if a fatal signal arrives while waiting; `EINVAL` for a kernel thread.
     pub(crate) fn lock_current() -> Result<Self> {
         // SAFETY: reading `current->mm` has no requirements.
-        let mm =
-            NonNull::new(unsafe { bindings::current_mm() }).ok_or(kernel::error::code::EINVAL)?;
-        // SAFETY: `mm` is the calling thread's mm, which stays alive while
-        // the thread runs.
+        let mm = unsafe { bindings::current_mm() };
+        let mm = NonNull::new(mm).ok_or(kernel::error::code::EINVAL)?;
+        // The thread's own mm stays alive while the thread runs.
+        // SAFETY: `mm` is the calling thread's mm (see above).
         if unsafe { bindings::mmap_write_lock_killable(mm.as_ptr()) } != 0 {
             return Err(EINTR);
         }
@@ -47,8 +47,7 @@ impl MmWriteGuard {
 
 impl Drop for MmWriteGuard {
     fn drop(&mut self) {
-        // SAFETY: by the type invariants, this thread holds the lock of a
-        // live mm.
+        // SAFETY: by the type invariants, this thread holds the lock of a live mm.
         unsafe { bindings::mmap_write_unlock(self.mm.as_ptr()) };
     }
 }

@@ -12,6 +12,7 @@
 //! `MIGRATE` and `SWITCH_BASE` report the base, `DELETE` refuses it, and
 //! `UNSHARE`/`SHARE` designate ranges.
 
+use kernel::bindings;
 use kernel::error::code::{EINVAL, EPERM};
 use kernel::error::{to_result, Error, Result};
 use kernel::ffi::{c_long, c_ulong};
@@ -46,9 +47,8 @@ pub extern "C" fn mmview_rs_syscall(op: c_long, arg1: c_ulong, arg2: c_ulong) ->
 /// process may hold (used by `MMVIEW_CREATE`).
 #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 fn max_views() -> usize {
-    // SAFETY: `mmview_max_views()` reads one integer; it is callable in any
-    // context.
-    let max = unsafe { kernel::bindings::mmview_max_views() };
+    // SAFETY: `mmview_max_views()` reads one integer, in any context.
+    let max = unsafe { bindings::mmview_max_views() };
     // The sysctl's range is 1..=65536.
     usize::try_from(max).unwrap_or(1)
 }
@@ -57,7 +57,7 @@ fn max_views() -> usize {
 fn dispatch(req: Request) -> Result<c_long> {
     let [arg1, arg2] = req.args;
     match req.op {
-        Op::Create => Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))),
+        Op::Create => Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32))),
         Op::Current | Op::SwitchBase => Ok(current_id()),
         Op::Delete => delete(arg1),
         Op::Migrate => migrate(arg1),
@@ -110,10 +110,9 @@ fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
     let mm = mm::MmWriteGuard::lock_current()?;
     // Once views can be created, UNSHARE and SHARE fail with EPERM here, under
     // the family lock, when the process has more than one view.
-    // SAFETY: `mm` holds the mmap_lock of the caller's mm for writing; the
-    // range is page aligned and within the user address space.
-    to_result(unsafe {
-        kernel::bindings::mmview_designate_locked(mm.as_ptr(), addr, end, unshared)
-    })?;
+    // The range is page aligned and within the user address space.
+    // SAFETY: `mm` holds the mmap_lock of the caller's mm for writing.
+    let ret = unsafe { bindings::mmview_designate_locked(mm.as_ptr(), addr, end, unshared) };
+    to_result(ret)?;
     Ok(0)
 }
