@@ -15,7 +15,7 @@ use kernel::bindings::{kunit, kunit_case, kunit_suite};
 use kernel::error::code::{EINVAL, ENOSPC, EPERM};
 use kernel::ffi::{c_char, c_long, c_ulong};
 
-use crate::op::{Op, Request};
+use crate::op::{user_range, Op, Request};
 use crate::registry::{Registry, Slot, State, BASE_ID};
 
 /// Fails the running KUnit case, with the location, unless `$cond` holds.
@@ -89,6 +89,60 @@ extern "C" fn syscall_results(_test: *mut kunit) {
         "syscall_results",
         crate::mmview_rs_syscall(kernel::uapi::MMVIEW_CREATE as c_long, 0, 0),
         eopnotsupp
+    );
+}
+
+/// UNSHARE/SHARE ranges: page-aligned start, non-zero length rounded up to
+/// a page, no wrap, within the user address space.
+extern "C" fn user_range_rules(_test: *mut kunit) {
+    let page = kernel::page::PAGE_SIZE as c_ulong;
+    let limit = 1000 * page;
+    check_eq!(
+        "user_range_rules",
+        user_range(page, page, limit),
+        Ok((page, 2 * page))
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(page, 1, limit),
+        Ok((page, 2 * page))
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(0, page + 1, limit),
+        Ok((0, 2 * page))
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(999 * page, page, limit),
+        Ok((999 * page, limit))
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(999 * page, page + 1, limit),
+        Err(EINVAL)
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(page + 1, page, limit),
+        Err(EINVAL)
+    );
+    check_eq!("user_range_rules", user_range(page, 0, limit), Err(EINVAL));
+    let top = c_ulong::MAX - page + 1;
+    check_eq!(
+        "user_range_rules",
+        user_range(top, page, c_ulong::MAX),
+        Err(EINVAL)
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(page, c_ulong::MAX, c_ulong::MAX),
+        Err(EINVAL)
+    );
+    check_eq!(
+        "user_range_rules",
+        user_range(top - page, page, c_ulong::MAX),
+        Ok((top - page, top))
     );
 }
 
@@ -209,7 +263,7 @@ const fn suite_name(name: &[u8]) -> [c_char; 256] {
 }
 
 /// The test cases, terminated by an all-zero entry as KUnit expects.
-static mut CASES: [kunit_case; 10] = [
+static mut CASES: [kunit_case; 11] = [
     case(decode_known_ops, c"decode_known_ops"),
     case(reject_unknown_ops, c"reject_unknown_ops"),
     case(reject_unused_args, c"reject_unused_args"),
@@ -219,6 +273,7 @@ static mut CASES: [kunit_case; 10] = [
     case(registry_limit, c"registry_limit"),
     case(registry_switch_base, c"registry_switch_base"),
     case(sysctl_default, c"sysctl_default"),
+    case(user_range_rules, c"user_range_rules"),
     // SAFETY: The all-zero `struct kunit_case` terminates the array.
     unsafe { core::mem::zeroed() },
 ];

@@ -16,7 +16,6 @@ use kernel::bindings;
 use kernel::error::code::{EINVAL, EPERM};
 use kernel::error::{to_result, Error, Result};
 use kernel::ffi::{c_long, c_ulong};
-use kernel::page::PAGE_SIZE;
 
 mod mm;
 mod op;
@@ -93,26 +92,17 @@ fn migrate(id: c_ulong) -> Result<c_long> {
 
 /// `MMVIEW_UNSHARE(addr, len)` and `MMVIEW_SHARE(addr, len)`.
 ///
-/// `EINVAL` unless `addr` is page aligned and `len` is non-zero, and the
-/// range, with `len` rounded up to the page size, neither wraps nor leaves
-/// the user address space. The mm-side rules (holes, hugetlb rounding,
-/// `EACCES` for `MAP_SHARED`, `ENOMEM`) are in `mmview_designate_locked()`.
+/// The argument rules are in [`op::user_range`]; the mm-side rules (holes,
+/// hugetlb rounding, `EACCES` for `MAP_SHARED`, `ENOMEM`) are in
+/// `mmview_designate_locked()`.
 fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
-    let page = PAGE_SIZE as c_ulong;
-    if addr % page != 0 || len == 0 {
-        return Err(EINVAL);
-    }
-    let len = len.checked_next_multiple_of(page).ok_or(EINVAL)?;
-    let end = addr.checked_add(len).ok_or(EINVAL)?;
-    if end > mm::task_size() as c_ulong {
-        return Err(EINVAL);
-    }
+    let (start, end) = op::user_range(addr, len, mm::task_size() as c_ulong)?;
     let mm = mm::MmWriteGuard::lock_current()?;
     // Once views can be created, UNSHARE and SHARE fail with EPERM here, under
     // the family lock, when the process has more than one view.
     // The range is page aligned and within the user address space.
     // SAFETY: `mm` holds the mmap_lock of the caller's mm for writing.
-    let ret = unsafe { bindings::mmview_designate_locked(mm.as_ptr(), addr, end, unshared) };
+    let ret = unsafe { bindings::mmview_designate_locked(mm.as_ptr(), start, end, unshared) };
     to_result(ret)?;
     Ok(0)
 }

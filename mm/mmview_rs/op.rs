@@ -8,6 +8,7 @@
 
 use kernel::error::{code::EINVAL, Result};
 use kernel::ffi::{c_long, c_ulong};
+use kernel::page::PAGE_SIZE;
 
 /// An `mmview(2)` operation, with the values of `include/uapi/linux/mmview.h`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,4 +86,26 @@ impl Request {
         }
         Ok(Request { op, args })
     }
+}
+
+/// Checks the `(addr, len)` of `MMVIEW_UNSHARE`/`MMVIEW_SHARE` and returns
+/// the range `[start, end)` they name, `len` rounded up to the page size.
+///
+/// `EINVAL` unless `addr` is page aligned, `len` is non-zero, and the range
+/// neither wraps nor ends above `limit`, the end of the user address space.
+pub(crate) fn user_range(
+    addr: c_ulong,
+    len: c_ulong,
+    limit: c_ulong,
+) -> Result<(c_ulong, c_ulong)> {
+    let page = PAGE_SIZE as c_ulong;
+    if addr % page != 0 || len == 0 {
+        return Err(EINVAL);
+    }
+    let len = len.checked_next_multiple_of(page).ok_or(EINVAL)?;
+    let end = addr.checked_add(len).ok_or(EINVAL)?;
+    if end > limit {
+        return Err(EINVAL);
+    }
+    Ok((addr, end))
 }
