@@ -44,12 +44,7 @@ SPLATS = [
     r"bad pmd|bad pte|Bad page",
     r"page_table_check",
 ]
-# Boot banners that mention a checker without reporting anything.
-BENIGN = [
-    r"KernelAddressSanitizer initialized",
-]
 SPLAT = re.compile("|".join(SPLATS))
-BENIGN_RE = re.compile("|".join(BENIGN))
 
 
 def main():
@@ -58,7 +53,7 @@ def main():
         lines = [l.rstrip("\r\n") for l in f]
 
     problems = []
-    splats = [l for l in lines if SPLAT.search(l) and not BENIGN_RE.search(l)]
+    splats = [l for l in lines if SPLAT.search(l)]
     if splats:
         problems.append("kernel splat in the console:\n    " + "\n    ".join(splats[:20]))
 
