@@ -9,11 +9,23 @@
  */
 #include <linux/hugetlb.h>
 #include <linux/init.h>
+#include <linux/ksm.h>
 #include <linux/mm.h>
+#include <linux/mm_inline.h>
 #include <linux/mmap_lock.h>
+#include <linux/mmu_context.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mmview.h>
+#include <linux/pagewalk.h>
+#include <linux/rmap.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
 #include <linux/syscalls.h>
 #include <linux/sysctl.h>
+#include <linux/userfaultfd_k.h>
 
 #include "internal.h"
 #include "vma.h"
@@ -168,4 +180,612 @@ int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
 			return -EACCES;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The family: forming it, adding views, task counts, teardown.
+ */
+
+static int mmview_split_pmd_entry(pmd_t *pmd, unsigned long addr,
+				  unsigned long next, struct mm_walk *walk)
+{
+	pmd_t val = pmdp_get_lockless(pmd);
+
+	if (pmd_trans_huge(val) || pmd_devmap(val))
+		split_huge_pmd(walk->vma, pmd, addr);
+	walk->action = ACTION_CONTINUE;
+	return 0;
+}
+
+static const struct mm_walk_ops mmview_split_ops = {
+	.pmd_entry	= mmview_split_pmd_entry,
+	.walk_lock	= PGWALK_WRLOCK,
+};
+
+/**
+ * mmview_family_check_locked - whether @mm can form a family
+ * @mm: the calling thread's mm
+ *
+ * Refuses what views cannot serve yet: KSM merging, userfaultfd, mmu
+ * notifiers (KVM, VFIO, SVA) and CLONE_VM children outside the thread group.
+ *
+ * Locks: @mm's mmap_lock held for writing.
+ *
+ * Return: 0, or -EOPNOTSUPP.
+ */
+int mmview_family_check_locked(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_assert_write_locked(mm);
+	if (mm_has_notifiers(mm) || test_bit(MMF_VM_MERGEABLE, &mm->flags) ||
+	    test_bit(MMF_VM_MERGE_ANY, &mm->flags) ||
+	    test_bit(MMF_MULTIPROCESS, &mm->flags))
+		return -EOPNOTSUPP;
+	for_each_vma(vmi, vma)
+		if (userfaultfd_armed(vma))
+			return -EOPNOTSUPP;
+	return 0;
+}
+
+/**
+ * mmview_family_create_locked - make @mm the lock owner and base of a new
+ * family
+ * @mm: the calling thread's mm, not yet in a family
+ * @registry: the Rust view registry of the family
+ *
+ * Gives every private mapping its anon_vma (views clone it, so rmap finds
+ * their PTEs and pgoffs never diverge), splits the huge PMDs of shared
+ * private mappings (views copy PTEs), takes the family's reference on @mm,
+ * and switches @mm's faults from the per-VMA lock to the mmap_lock.
+ *
+ * Locks: @mm's mmap_lock held for writing.
+ *
+ * Return: the family, or NULL without memory (nothing changed then, but
+ * for anon_vmas prepared and huge PMDs split).
+ */
+struct mmview_family *mmview_family_create_locked(struct mm_struct *mm,
+						  void *registry)
+{
+	struct mmview_family *fam;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_assert_write_locked(mm);
+	if (WARN_ON_ONCE(mmview_family(mm)))
+		return NULL;
+	fam = kzalloc(sizeof(*fam), GFP_KERNEL_ACCOUNT);
+	if (!fam)
+		return NULL;
+	for_each_vma(vmi, vma) {
+		if (vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
+				     VM_HUGETLB))
+			continue;
+		if (anon_vma_prepare(vma)) {
+			kfree(fam);
+			return NULL;
+		}
+		if (mmview_flags_synced(vma->vm_flags))
+			walk_page_range(mm, vma->vm_start, vma->vm_end,
+					&mmview_split_ops, NULL);
+	}
+	fam->owner = mm;
+	fam->base = mm;
+	mmgrab(mm);
+	mmgrab(mm);
+	mmget(mm);
+	fam->signal = current->signal;
+	INIT_LIST_HEAD(&fam->mms);
+	spin_lock_init(&fam->mms_lock);
+	refcount_set(&fam->refs, 1);
+	fam->registry = registry;
+	mm->mmview_id = 0;
+	spin_lock(&fam->mms_lock);
+	list_add(&mm->mmview_node, &fam->mms);
+	WRITE_ONCE(mm->mmview_family, fam);
+	spin_unlock(&fam->mms_lock);
+	/*
+	 * Faults that started under a per-VMA lock finish before this
+	 * returns; later ones see the family and take the mmap_lock.
+	 */
+	vma_iter_set(&vmi, 0);
+	for_each_vma(vmi, vma)
+		vma_start_write(vma);
+	return fam;
+}
+
+/**
+ * mmview_family_destroy_locked - undo mmview_family_create_locked() when
+ * its first view could not be made
+ * @mm: the family's lock owner, its only member
+ *
+ * Locks: @mm's mmap_lock held for writing; @mm is the caller's own mm.
+ */
+void mmview_family_destroy_locked(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	mmap_assert_write_locked(mm);
+	if (WARN_ON_ONCE(!fam || fam->owner != mm || !list_is_singular(&fam->mms)))
+		return;
+	spin_lock(&fam->mms_lock);
+	list_del_init(&mm->mmview_node);
+	WRITE_ONCE(mm->mmview_family, NULL);
+	spin_unlock(&fam->mms_lock);
+	/* The caller's thread holds @mm: not the last reference. */
+	mmput(mm);
+	mmdrop(mm);
+	mmdrop(mm);
+	kfree(fam);
+}
+
+/**
+ * mmview_add_view_locked - make @view, from mmview_dup_mm(), a member
+ * @view: the new view
+ * @id: its id
+ *
+ * The family keeps the reference @view was created with.
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_add_view_locked(struct mm_struct *view, u64 id)
+{
+	struct mmview_family *fam = mmview_family(mmap_lock_mm(view));
+
+	mmap_assert_write_locked(view);
+	refcount_inc(&fam->refs);
+	view->mmview_id = id;
+	spin_lock(&fam->mms_lock);
+	list_add_tail(&view->mmview_node, &fam->mms);
+	WRITE_ONCE(view->mmview_family, fam);
+	spin_unlock(&fam->mms_lock);
+}
+
+/**
+ * mmview_put_view - drop the family's reference on a view
+ * @mm: the view
+ *
+ * Locks: none (the last reference tears @mm down under the family's lock).
+ */
+void mmview_put_view(struct mm_struct *mm)
+{
+	mmput(mm);
+}
+
+/**
+ * mmview_task_enter - the calling thread is about to migrate into @mm
+ * @mm: a live view of the caller's family
+ *
+ * Locks: the family's mmap_lock held, so @mm cannot be deleted meanwhile.
+ */
+void mmview_task_enter(struct mm_struct *mm)
+{
+	mmap_assert_locked(mm);
+	mmget(mm);
+	if (mm != mmview_family(mm)->owner)
+		atomic_inc(&mm->mmview_tasks);
+}
+
+/**
+ * mmview_task_join - copy_mm(): a CLONE_VM child starts in its creator's mm
+ * @mm: the creator's mm
+ * @clone_flags: the clone flags
+ *
+ * Locks: none. A view's count cannot be 0 here: the creator is in it.
+ */
+void mmview_task_join(struct mm_struct *mm, unsigned long clone_flags)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	if (fam && mm != fam->owner)
+		atomic_inc(&mm->mmview_tasks);
+}
+
+/**
+ * mmview_task_leave - a task no longer uses @mm (MIGRATE away, exit, exec,
+ * a failed clone)
+ * @mm: the mm the task was in; the caller still holds its reference
+ *
+ * Locks: none; may sleep.
+ */
+void mmview_task_leave(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	if (!fam || mm == fam->owner)
+		return;
+	if (atomic_dec_and_test(&mm->mmview_tasks))
+		mmview_rs_view_idle(mm);
+}
+
+/**
+ * mmview_task_exit - exit_mm() and exec_mmap(): current has left @mm
+ * @mm: the mm current was in; current still holds its reference
+ *
+ * When the family's thread group has no thread left (exit), or is about to
+ * run a new program (exec, after de_thread()), every view is released.
+ *
+ * Locks: none; may sleep.
+ */
+void mmview_task_exit(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	if (!fam)
+		return;
+	mmview_task_leave(mm);
+	if (current->signal == fam->signal &&
+	    (current->mm || !atomic_read(&current->signal->live)))
+		mmview_rs_family_release(fam);
+}
+
+/**
+ * mmview_mm_unlink - __mmput(): @mm leaves its family's member list
+ * @mm: the mm being torn down
+ *
+ * Locks: none held; takes the family's mmap_lock for writing.
+ */
+void mmview_mm_unlink(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	if (!fam)
+		return;
+	mmap_write_lock(mm);
+	spin_lock(&fam->mms_lock);
+	list_del_init(&mm->mmview_node);
+	spin_unlock(&fam->mms_lock);
+	mmap_write_unlock(mm);
+}
+
+/**
+ * mmview_mm_put - end of __mmput(): drop @mm's reference on its family
+ * @mm: the torn-down mm
+ *
+ * The last member frees the family, and with it the pins on the lock owner
+ * and the base.
+ *
+ * Locks: none.
+ */
+void mmview_mm_put(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	if (!fam || !refcount_dec_and_test(&fam->refs))
+		return;
+	WARN_ON_ONCE(fam->registry);
+	mmdrop(fam->base);
+	mmdrop(fam->owner);
+	kfree(fam);
+}
+
+/**
+ * mmview_update_owner - mm_update_next_owner() for a family member
+ * @mm: a member whose memcg owner, current, exits or execs
+ *
+ * All members have one owner: a thread of the family's thread group that
+ * still uses a member, or none.
+ *
+ * Locks: none held (current has already left @mm).
+ *
+ * Return: whether @mm is in a family (and its owner was updated).
+ */
+bool mmview_update_owner(struct mm_struct *mm)
+{
+#ifdef CONFIG_MEMCG
+	struct mmview_family *fam = mmview_family(mm);
+	struct task_struct *t, *new = NULL;
+	struct mm_struct *m;
+
+	if (!fam)
+		return false;
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		if (t == current || (t->flags & PF_EXITING))
+			continue;
+		task_lock(t);
+		/* Under task_lock: t's exit_mm() has not left its mm yet. */
+		if (t->mm && mmview_family(t->mm) == fam) {
+			new = t;
+			break;
+		}
+		task_unlock(t);
+	}
+	spin_lock(&fam->mms_lock);
+	list_for_each_entry(m, &fam->mms, mmview_node)
+		if (m->owner == current)
+			WRITE_ONCE(m->owner, new);
+	spin_unlock(&fam->mms_lock);
+	if (new)
+		task_unlock(new);
+	rcu_read_unlock();
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* ------------------------------------------------------------------------
+ * Switching the calling thread between views.
+ */
+
+/**
+ * mmview_switch_mm - make @new the calling thread's address space
+ * @new: a member of the caller's family, referenced for the caller by
+ *	mmview_task_enter()
+ *
+ * As exec_mmap() and kthread_use_mm() do: the mm_cid is released in the
+ * old mm and taken in the new one (rseq is told), membarrier follows the
+ * thread, and the page-table root is switched with interrupts off.
+ * deactivate_mm()/activate_mm() are not used: the thread keeps its
+ * user-space state (x86 shadow stack, FS/GS).
+ *
+ * Locks: none held; may sleep (not inside).
+ *
+ * Return: the previous mm, whose reference passes to the caller.
+ */
+struct mm_struct *mmview_switch_mm(struct mm_struct *new)
+{
+	struct task_struct *tsk = current;
+	struct mm_struct *old = tsk->mm;
+
+	sched_mm_cid_before_execve(tsk);
+	task_lock(tsk);
+	/* Order user accesses before the switch, for membarrier. */
+	smp_mb__after_spinlock();
+	local_irq_disable();
+	tsk->active_mm = new;
+	tsk->mm = new;
+	membarrier_update_current_mm(new);
+	switch_mm_irqs_off(old, new, tsk);
+	local_irq_enable();
+	task_unlock(tsk);
+	lru_gen_use_mm(new);
+	sched_mm_cid_after_execve(tsk);
+	return old;
+}
+
+/* ------------------------------------------------------------------------
+ * Page tables: a view's PTEs are copies of the base's.
+ */
+
+/*
+ * Remove one PTE of a view (a copy of the base's, a stale copy, or a swap
+ * or migration entry that rmap left).
+ *
+ * Locks: the family's mmap_lock and the PTL of @pte.
+ */
+static void mmview_clear_pte_locked(struct vm_area_struct *vma,
+				    unsigned long addr, pte_t *pte, pte_t entry)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	swp_entry_t swp;
+
+	if (pte_present(entry)) {
+		struct page *page = vm_normal_page(vma, addr, entry);
+
+		entry = ptep_clear_flush(vma, addr, pte);
+		if (page) {
+			struct folio *folio = page_folio(page);
+
+			if (pte_dirty(entry))
+				folio_mark_dirty(folio);
+			folio_remove_rmap_pte(folio, page, vma);
+			dec_mm_counter(mm, mm_counter(folio));
+			/* After the TLB flush: the page may go now. */
+			folio_put(folio);
+		}
+		return;
+	}
+	swp = pte_to_swp_entry(entry);
+	if (!non_swap_entry(swp)) {
+		free_swap_and_cache(swp);
+		dec_mm_counter(mm, MM_SWAPENTS);
+	} else if (is_migration_entry(swp)) {
+		dec_mm_counter(mm, mm_counter(pfn_swap_entry_folio(swp)));
+	}
+	pte_clear(mm, addr, pte);
+}
+
+/**
+ * mmview_zap_siblings_locked - the base replaces the page at @addr: remove
+ * every other member's copy of the PTE
+ * @vma: the base's mapping (mmview_vma_is_master())
+ * @addr: the address
+ *
+ * Called between the clear and the set of the base's PTE, so no view can
+ * copy the old PTE again (mmview_sync_pte() needs the base's PTL).
+ * Unshared mappings of other members are skipped: they map the old page as
+ * copy-on-write sharers, legitimately.
+ *
+ * Locks: the family's mmap_lock (keeps the members and their page tables),
+ * the base's PTL for @addr; takes each member's PTL nested.
+ */
+void mmview_zap_siblings_locked(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct mmview_family *fam = mmview_family(vma->vm_mm);
+	struct mm_struct *sib;
+
+	mmap_assert_locked(vma->vm_mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		struct vm_area_struct *svma;
+		spinlock_t *ptl;
+		pmd_t *pmd;
+		pte_t *pte;
+		pte_t entry;
+
+		if (sib == vma->vm_mm)
+			continue;
+		svma = vma_lookup(sib, addr);
+		if (!svma || !mmview_flags_synced(svma->vm_flags))
+			continue;
+		pmd = mm_find_pmd(sib, addr);
+		if (!pmd)
+			continue;
+		pte = pte_offset_map_nolock(sib, pmd, addr, &ptl);
+		if (!pte)
+			continue;
+		spin_lock_nested(ptl, SINGLE_DEPTH_NESTING);
+		entry = ptep_get(pte);
+		if (!pte_none(entry))
+			mmview_clear_pte_locked(svma, addr, pte, entry);
+		spin_unlock(ptl);
+		pte_unmap(pte);
+	}
+}
+
+/**
+ * mmview_sync_pte - serve a view's fault on a shared private mapping from
+ * the base
+ * @vma: the view's mapping (mmview_vma_synced())
+ * @addr: the faulting address
+ * @flags: the fault flags
+ *
+ * Copies the base's PTE into the view, with the page's reference, mapcount
+ * and RSS (PageAnonExclusive is kept: the page is exclusive to the family,
+ * whose members all map it at the same address), or upgrades the view's
+ * read-only copy when the base's is writable.
+ *
+ * Locks: the family's mmap_lock held for reading; takes the base's PTL and
+ * then the view's, nested (the order of mmview_zap_siblings_locked()).
+ *
+ * Return: 0 when the access can be retried, VM_FAULT_MMVIEW_BASE when the
+ * base must fault first (no page, not present, or read-only for a write),
+ * or an error.
+ */
+vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned int flags)
+{
+	const bool write = flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE);
+	struct mm_struct *mm = vma->vm_mm;
+	struct mm_struct *base = mmview_family(mm)->base;
+	struct vm_area_struct *bvma;
+	spinlock_t *ptl, *bptl;
+	pte_t *pte, *bpte;
+	pte_t entry, bentry;
+	pmd_t *pmd, *bpmd;
+	struct page *page;
+	vm_fault_t ret = 0;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	addr &= PAGE_MASK;
+	bvma = vma_lookup(base, addr);
+	if (!bvma)
+		return VM_FAULT_SIGSEGV;
+	/* Same pages at the same addresses need the same rmap identity. */
+	if (bvma->anon_vma != vma->anon_vma ||
+	    linear_page_index(bvma, addr) != linear_page_index(vma, addr))
+		return VM_FAULT_SIGBUS;
+
+	/* The view's page table first: no allocation under the PTLs. */
+	pgd = pgd_offset(mm, addr);
+	p4d = p4d_alloc(mm, pgd, addr);
+	if (!p4d)
+		return VM_FAULT_OOM;
+	pud = pud_alloc(mm, p4d, addr);
+	if (!pud)
+		return VM_FAULT_OOM;
+	pmd = pmd_alloc(mm, pud, addr);
+	if (!pmd || pte_alloc(mm, pmd))
+		return VM_FAULT_OOM;
+
+	bpmd = mm_find_pmd(base, addr);
+	if (!bpmd)
+		return VM_FAULT_MMVIEW_BASE;
+	bpte = pte_offset_map_lock(base, bpmd, addr, &bptl);
+	if (!bpte)
+		return VM_FAULT_MMVIEW_BASE;
+	bentry = ptep_get(bpte);
+	if (!pte_present(bentry) || (write && !pte_write(bentry))) {
+		ret = VM_FAULT_MMVIEW_BASE;
+		goto unlock_base;
+	}
+	pte = pte_offset_map_nolock(mm, pmd, addr, &ptl);
+	if (!pte)
+		goto unlock_base;
+	spin_lock_nested(ptl, SINGLE_DEPTH_NESTING);
+	entry = ptep_get(pte);
+	if (pte_present(entry) && pte_pfn(entry) == pte_pfn(bentry)) {
+		/*
+		 * The view has the base's page: make it young, and dirty and
+		 * writable for a write (the base's is writable then), as
+		 * handle_pte_fault() does for a present PTE.
+		 */
+		if (write)
+			entry = pte_mkdirty(pte_mkwrite(entry, vma));
+		entry = pte_mkyoung(entry);
+		if (ptep_set_access_flags(vma, addr, pte, entry, write))
+			update_mmu_cache_range(NULL, vma, addr, pte, 1);
+		else if (write)
+			flush_tlb_fix_spurious_fault(vma, addr, pte);
+		goto unlock;
+	}
+	if (!pte_present(entry) && !pte_none(entry) &&
+	    is_migration_entry(pte_to_swp_entry(entry))) {
+		/* Wait for the migration, then fault again. */
+		spin_unlock(ptl);
+		pte_unmap(pte);
+		pte_unmap_unlock(bpte, bptl);
+		migration_entry_wait(mm, pmd, addr);
+		return 0;
+	}
+	if (!pte_none(entry))
+		mmview_clear_pte_locked(vma, addr, pte, entry);
+	page = vm_normal_page(bvma, addr, bentry);
+	if (page) {
+		struct folio *folio = page_folio(page);
+
+		folio_get(folio);
+		/* Mapcount only: PageAnonExclusive stays, see above. */
+		folio_dup_file_rmap_pte(folio, page);
+		inc_mm_counter(mm, mm_counter(folio));
+	}
+	entry = pte_mkyoung(bentry);
+	if (write)
+		entry = pte_mkdirty(entry);
+	set_pte_at(mm, addr, pte, entry);
+	update_mmu_cache_range(NULL, vma, addr, pte, 1);
+unlock:
+	spin_unlock(ptl);
+	pte_unmap(pte);
+unlock_base:
+	pte_unmap_unlock(bpte, bptl);
+	return ret;
+}
+
+/**
+ * mmview_fork_prepare - dup_mmap(): fork() of a family member
+ * @mm: the forking mm
+ *
+ * Removes every view's copies of the base's PTEs (they fill again on
+ * demand), so that once fork() has write-protected the pages it shares
+ * with the child, no member keeps a writable mapping of them. The child's
+ * copy of a view's shared private mappings is then taken from the base
+ * (mmview_copy_page_range()).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_fork_prepare(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	if (!fam)
+		return;
+	mmap_assert_write_locked(mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		struct vm_area_struct *vma;
+		VMA_ITERATOR(vmi, sib, 0);
+
+		if (sib == fam->base)
+			continue;
+		for_each_vma(vmi, vma)
+			if (mmview_flags_synced(vma->vm_flags))
+				zap_page_range_single(vma, vma->vm_start,
+						      vma->vm_end - vma->vm_start,
+						      NULL);
+	}
 }

@@ -2,24 +2,71 @@
 /*
  * mmview: several address spaces ("views") in one process.
  *
- * The policy (syscall dispatch, argument checks, the view registry) is in
- * Rust, in mm/mmview_rs/. This header declares what C calls into it.
+ * The policy (syscall dispatch, argument checks, the view registry, the
+ * lifecycle decisions) is in Rust, in mm/mmview_rs/. The mechanisms that
+ * run under page-table locks or in mm-internal code are the mmview_*
+ * functions in mm/mmview.c, mm/memory.c and kernel/fork.c.
+ *
+ * Terms:
+ * - family: the mm_structs of one process's views. Its first member, the
+ *   lock owner, is the process's original mm: its mmap_lock serialises
+ *   every member (see mmap_lock_mm()).
+ * - base: the member that is the master copy of the private mappings of
+ *   shared ranges; other members map the base's pages on demand (a view
+ *   fault copies the base's PTE) and never replace them.
+ * - shared/unshared: a mapping without/with VM_MMVIEW_UNSHARED. Unshared
+ *   private mappings are copy-on-write between members, like after fork().
  */
 #ifndef _LINUX_MMVIEW_H
 #define _LINUX_MMVIEW_H
 
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <uapi/linux/mmview.h>
 
-struct mm_struct;
+struct signal_struct;
+struct task_struct;
+struct vm_area_struct;
 
 /* The default and the highest value of the vm.mmview_max_views sysctl. */
 #define MMVIEW_DEFAULT_MAX_VIEWS	1024
 #define MMVIEW_MAX_VIEWS_LIMIT		65536
 
+/**
+ * struct mmview_family - the views of one process
+ * @owner: the process's original mm, whose mmap_lock is the family's lock;
+ *	fixed for the family's life, pinned with mmgrab()
+ * @base: the member whose private pages the others map; pinned with mmgrab()
+ * @signal: the thread group the family belongs to (compared, never
+ *	dereferenced): the family is released when its last thread exits or
+ *	execs
+ * @mms: the members, linked by mm->mmview_node. Changed with the family's
+ *	mmap_lock held for writing and @mms_lock held; read with either
+ * @mms_lock: see @mms
+ * @refs: one per member mm that has not finished __mmput()
+ * @registry: the Rust view registry (ids, states); NULL once the family is
+ *	released. Used with the family's mmap_lock held.
+ */
+struct mmview_family {
+	struct mm_struct *owner;
+	struct mm_struct *base;
+	struct signal_struct *signal;
+	struct list_head mms;
+	spinlock_t mms_lock;
+	refcount_t refs;
+	void *registry;
+};
+
 #ifdef CONFIG_MMVIEW
 /* The mmview(2) system call, in Rust. Process context, no locks held. */
 long mmview_rs_syscall(long op, unsigned long arg1, unsigned long arg2);
+/* Rust: a deleted view may have lost its last thread. No locks held. */
+void mmview_rs_view_idle(struct mm_struct *mm);
+/* Rust: the family's thread group is gone: drop every view. No locks held. */
+void mmview_rs_family_release(struct mmview_family *fam);
 
 /* The current value of vm.mmview_max_views. Any context. */
 int mmview_max_views(void);
@@ -28,11 +75,121 @@ int mmview_designate_locked(struct mm_struct *mm, unsigned long start,
 			    unsigned long end, bool unshared);
 int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
 			  unsigned long end);
+
+/* Family management (mm/mmview.c), called by the Rust side. */
+struct mmview_family *mmview_family_create_locked(struct mm_struct *mm,
+						  void *registry);
+void mmview_family_destroy_locked(struct mm_struct *mm);
+int mmview_family_check_locked(struct mm_struct *mm);
+void mmview_add_view_locked(struct mm_struct *view, u64 id);
+struct mm_struct *mmview_switch_mm(struct mm_struct *new);
+void mmview_task_enter(struct mm_struct *mm);
+void mmview_task_leave(struct mm_struct *mm);
+void mmview_put_view(struct mm_struct *mm);
+
+/* kernel/fork.c */
+struct mm_struct *mmview_dup_mm(struct mm_struct *src, int *err);
+void mmview_discard_mm(struct mm_struct *mm);
+
+/* Hooks: each says where it is called and which locks it needs. */
+void mmview_task_join(struct mm_struct *mm, unsigned long clone_flags);
+void mmview_task_exit(struct mm_struct *mm);
+void mmview_mm_unlink(struct mm_struct *mm);
+void mmview_mm_put(struct mm_struct *mm);
+bool mmview_update_owner(struct mm_struct *mm);
+vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned int flags);
+void mmview_zap_siblings_locked(struct vm_area_struct *vma,
+				unsigned long addr);
+void mmview_fork_prepare(struct mm_struct *mm);
+int mmview_copy_page_range(struct vm_area_struct *dst_vma,
+			   struct vm_area_struct *src_vma);
+
+/*
+ * Whether a member's mapping with @vm_flags fills from the base: private,
+ * shared-designated, and neither hugetlb nor a PFN mapping.
+ */
+static inline bool mmview_flags_synced(vm_flags_t vm_flags)
+{
+	return !(vm_flags & (VM_MAYSHARE | VM_MMVIEW_UNSHARED | VM_PFNMAP |
+			     VM_MIXEDMAP | VM_HUGETLB));
+}
+
+/* The family of @mm, or NULL for an mm that never had views. */
+static inline struct mmview_family *mmview_family(const struct mm_struct *mm)
+{
+	return READ_ONCE(mm->mmview_family);
+}
+
+/*
+ * Whether faults on @vma are served from the base: @vma is a private,
+ * shared-designated mapping of a family member other than the base.
+ * Locks: the mmap_lock (stable vm_flags and family membership).
+ */
+static inline bool mmview_vma_synced(const struct vm_area_struct *vma)
+{
+	struct mmview_family *fam = mmview_family(vma->vm_mm);
+
+	return unlikely(fam) && vma->vm_mm != fam->base &&
+	       mmview_flags_synced(vma->vm_flags);
+}
+
+/*
+ * Whether a change of the page that backs @vma at an address must remove
+ * the other members' copies of the PTE: @vma is a private, shared-designated
+ * mapping of the base of a family. Locks: the mmap_lock.
+ */
+static inline bool mmview_vma_is_master(const struct vm_area_struct *vma)
+{
+	struct mmview_family *fam = mmview_family(vma->vm_mm);
+
+	return unlikely(fam) && vma->vm_mm == fam->base &&
+	       mmview_flags_synced(vma->vm_flags);
+}
 #else
 static inline int mmview_mprotect_check(struct mm_struct *mm,
 					unsigned long start, unsigned long end)
 {
 	return 0;
+}
+
+static inline struct mmview_family *mmview_family(const struct mm_struct *mm)
+{
+	return NULL;
+}
+
+static inline bool mmview_vma_synced(const struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline bool mmview_vma_is_master(const struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline void mmview_task_join(struct mm_struct *mm,
+				    unsigned long clone_flags) { }
+static inline void mmview_task_exit(struct mm_struct *mm) { }
+static inline void mmview_task_leave(struct mm_struct *mm) { }
+static inline void mmview_mm_unlink(struct mm_struct *mm) { }
+static inline void mmview_mm_put(struct mm_struct *mm) { }
+static inline bool mmview_update_owner(struct mm_struct *mm)
+{
+	return false;
+}
+static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
+					 unsigned long addr, unsigned int flags)
+{
+	return 0;
+}
+static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
+					      unsigned long addr) { }
+static inline void mmview_fork_prepare(struct mm_struct *mm) { }
+static inline int mmview_copy_page_range(struct vm_area_struct *dst_vma,
+					 struct vm_area_struct *src_vma)
+{
+	return copy_page_range(dst_vma, src_vma);
 }
 #endif
 

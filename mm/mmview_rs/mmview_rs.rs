@@ -3,30 +3,34 @@
 //! mmview: several address spaces ("views") in one process.
 //!
 //! This crate holds the policy of mmview: the decoding and checking of the
-//! `mmview(2)` arguments and the dispatch to each operation. The C entry point
-//! (`mm/mmview.c`) calls [`mmview_rs_syscall`].
+//! `mmview(2)` arguments, the dispatch to each operation, the view registry
+//! (ids, states, the limit) and the lifecycle of views ([`family`]). The C
+//! entry point (`mm/mmview.c`) calls [`mmview_rs_syscall`]; the mechanisms
+//! (copying an address space, switching a thread's mm, page tables) are C
+//! functions in `mm/mmview.c` and `kernel/fork.c`.
 //!
-//! Status: views cannot be created yet (`MMVIEW_CREATE` fails with
-//! `EOPNOTSUPP`), so every process has only its base, id 0. Every other
-//! operation works as the contract says for such a process: `CURRENT`,
-//! `MIGRATE` and `SWITCH_BASE` report the base, `DELETE` refuses it, and
-//! `UNSHARE`/`SHARE` designate ranges.
+//! Status: CREATE, DELETE, CURRENT, MIGRATE, UNSHARE and SHARE work as the
+//! contract says. SWITCH_BASE works from the base only (it returns the
+//! base's id); from another view it fails with `EOPNOTSUPP`.
 
 use kernel::bindings;
-use kernel::error::code::{EINVAL, EPERM};
+use kernel::error::code::{EINVAL, ENOMEM, ENOSPC, EPERM};
 use kernel::error::{to_result, Error, Result};
 use kernel::ffi::{c_long, c_ulong};
 
+mod family;
 mod mm;
 mod op;
-// Used by the views milestone; today only by the KUnit suite.
-#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 mod registry;
 
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
 
+pub use family::{mmview_rs_family_release, mmview_rs_view_idle};
+use family::{take_if_unused, Family, View};
+use mm::{Access, Mm, MmGuard};
 use op::{Op, Request};
+use registry::{Slot, ViewId, BASE_ID};
 
 /// The `mmview(2)` system call.
 ///
@@ -44,7 +48,6 @@ pub extern "C" fn mmview_rs_syscall(op: c_long, arg1: c_ulong, arg2: c_ulong) ->
 
 /// The current value of the `vm.mmview_max_views` sysctl: how many views a
 /// process may hold (used by `MMVIEW_CREATE`).
-#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 fn max_views() -> usize {
     // SAFETY: `mmview_max_views()` reads one integer, in any context.
     let max = unsafe { bindings::mmview_max_views() };
@@ -56,37 +59,149 @@ fn max_views() -> usize {
 fn dispatch(req: Request) -> Result<c_long> {
     let [arg1, arg2] = req.args;
     match req.op {
-        Op::Create => Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32))),
-        Op::Current | Op::SwitchBase => Ok(current_id()),
-        Op::Delete => delete(arg1),
-        Op::Migrate => migrate(arg1),
+        Op::Create => create(),
+        Op::Current => Ok(current_id() as c_long),
+        Op::SwitchBase => switch_base(),
+        Op::Delete => delete(arg1 as ViewId),
+        Op::Migrate => migrate(arg1 as ViewId),
         Op::Unshare => designate(arg1, arg2, true),
         Op::Share => designate(arg1, arg2, false),
     }
 }
 
-/// The id of the calling thread's view. Without views, every thread is in
-/// the base.
-fn current_id() -> c_long {
-    registry::BASE_ID as c_long
+/// The id of the calling thread's view (the base for a kernel thread).
+fn current_id() -> ViewId {
+    Mm::current().map_or(BASE_ID, Mm::view_id)
 }
 
-/// `MMVIEW_DELETE(id)`: the base cannot be deleted, and no other view exists.
-fn delete(id: c_ulong) -> Result<c_long> {
-    if id as registry::ViewId == registry::BASE_ID {
-        Err(EPERM)
-    } else {
-        Err(EINVAL)
+/// `MMVIEW_CREATE()`: a new view, a copy of the caller's view.
+///
+/// The first view forms the family (the caller's mm becomes its lock owner
+/// and base); if the view cannot be made, the family is undone.
+fn create() -> Result<c_long> {
+    let limit = max_views();
+    let slot = Slot::new()?;
+    let mut guard = MmGuard::lock_current(Access::Write)?;
+    let mm = guard.mm();
+    let formed = mm.family().is_null();
+    if formed {
+        if limit < 2 {
+            return Err(ENOSPC);
+        }
+        // SAFETY: `guard` holds `mm`'s mmap_lock for writing.
+        to_result(unsafe { bindings::mmview_family_check_locked(mm.as_ptr()) })?;
+        let raw = Family::new_boxed(mm)?;
+        // SAFETY: as above; `raw` is a boxed `Family`, which C owns from now.
+        if unsafe { bindings::mmview_family_create_locked(mm.as_ptr(), raw) }.is_null() {
+            // SAFETY: C did not take `raw`.
+            drop(unsafe { Family::from_raw(raw) });
+            return Err(ENOMEM);
+        }
+    }
+    let (ret, discard) = match new_view(&mut guard, slot, limit) {
+        Ok(id) => (Ok(id as c_long), None),
+        Err((err, discard)) => {
+            if formed {
+                undo_family(&guard);
+            }
+            (Err(err), discard)
+        }
+    };
+    drop(guard);
+    if let Some(view) = discard {
+        // SAFETY: a half-built view from `mmview_dup_mm()`, now unlocked.
+        unsafe { bindings::mmview_discard_mm(view.as_ptr()) };
+    }
+    ret
+}
+
+/// Copies the caller's view into a new view of its family, under `guard`
+/// (held for writing), and registers it. On failure, returns the error and
+/// a half-built mm to discard once the lock is dropped.
+fn new_view(guard: &mut MmGuard, slot: Slot<View>, limit: usize) -> core::result::Result<ViewId, (Error, Option<Mm>)> {
+    let mm = guard.mm();
+    let family = Family::of_mut(guard).ok_or((EINVAL, None))?;
+    family.registry.next_id(limit).map_err(|e| (e, None))?;
+    let mut err = 0;
+    // SAFETY: the family's lock is held for writing.
+    let view = unsafe { bindings::mmview_dup_mm(mm.as_ptr(), &mut err) };
+    // SAFETY: a new mm lives until its reference is put.
+    let view = unsafe { Mm::from_raw(view) };
+    let view = match (view, err) {
+        (Some(view), 0) => view,
+        (view, err) => return Err((Error::from_errno(err), view)),
+    };
+    // Cannot fail: `next_id` accepted the same limit under the same lock.
+    let id = family.registry.insert(slot, View(view), limit).map_err(|e| (e, Some(view)))?;
+    // SAFETY: the family's lock is held for writing; `view` is new.
+    unsafe { bindings::mmview_add_view_locked(view.as_ptr(), id) };
+    Ok(id)
+}
+
+/// Undoes the family that [`create`] formed when its first view failed.
+fn undo_family(guard: &MmGuard) {
+    let fam = guard.mm().family();
+    // SAFETY: the family's lock is held for writing; its registry is the
+    // boxed `Family` that `create` gave it.
+    let raw = unsafe { core::mem::replace(&mut (*fam).registry, core::ptr::null_mut()) };
+    // SAFETY: as above; the caller's mm is the family's only member.
+    unsafe { bindings::mmview_family_destroy_locked(guard.mm().as_ptr()) };
+    if !raw.is_null() {
+        // SAFETY: `raw` came from `Family::new_boxed`; C no longer sees it.
+        drop(unsafe { Family::from_raw(raw) });
     }
 }
 
-/// `MMVIEW_MIGRATE(id)`: migrating to the view one is in changes nothing and
-/// returns its id; no other view exists.
-fn migrate(id: c_ulong) -> Result<c_long> {
-    if id as c_long == current_id() {
-        Ok(current_id())
-    } else {
-        Err(EINVAL)
+/// `MMVIEW_DELETE(id)`: `id` can no longer be migrated to; it is freed now
+/// if no thread is in it, else when the last one leaves.
+fn delete(id: ViewId) -> Result<c_long> {
+    let mut guard = MmGuard::lock_current(Access::Write)?;
+    let Some(family) = Family::of_mut(&mut guard) else {
+        return Err(if id == BASE_ID { EPERM } else { EINVAL });
+    };
+    family.registry.delete(id)?;
+    let put = take_if_unused(family, id);
+    drop(guard);
+    if let Some(view) = put {
+        view.put();
+    }
+    Ok(0)
+}
+
+/// `MMVIEW_MIGRATE(id)`: moves the calling thread to view `id` and returns
+/// the id of the view it was in.
+fn migrate(id: ViewId) -> Result<c_long> {
+    let old_id = current_id();
+    if id == old_id {
+        return Ok(old_id as c_long);
+    }
+    let guard = MmGuard::lock_current(Access::Read)?;
+    let family = Family::of(&guard).ok_or(EINVAL)?;
+    let View(new) = *family.registry.get_live(id)?;
+    // SAFETY: `new` is a live view of the locked family, so not freed while
+    // the lock is held; this takes the thread's reference on it.
+    unsafe { bindings::mmview_task_enter(new.as_ptr()) };
+    drop(guard);
+    // SAFETY: the thread holds a reference on `new` (above).
+    let old = unsafe { bindings::mmview_switch_mm(new.as_ptr()) };
+    // SAFETY: `old` was the thread's mm; its reference passes to us here.
+    unsafe {
+        bindings::mmview_task_leave(old);
+        bindings::mmput(old);
+    }
+    Ok(old_id as c_long)
+}
+
+/// `MMVIEW_SWITCH_BASE()`: from the base, returns its id. Making another
+/// view the base is not available yet (`EOPNOTSUPP`).
+fn switch_base() -> Result<c_long> {
+    let guard = MmGuard::lock_current(Access::Read)?;
+    let id = guard.mm().view_id();
+    match Family::of(&guard) {
+        Some(family) if family.registry.base_id() != id => {
+            Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
+        }
+        _ => Ok(id as c_long),
     }
 }
 
@@ -97,12 +212,18 @@ fn migrate(id: c_ulong) -> Result<c_long> {
 /// `mmview_designate_locked()`.
 fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
     let (start, end) = op::user_range(addr, len, mm::task_size() as c_ulong)?;
-    let mm = mm::MmWriteGuard::lock_current()?;
-    // Once views can be created, UNSHARE and SHARE fail with EPERM here, under
-    // the family lock, when the process has more than one view.
+    let guard = MmGuard::lock_current(Access::Write)?;
+    // Designations change only while the process has one view: the base
+    // (deleted views that threads still use count).
+    if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| f.registry.len() > 1)
+    {
+        return Err(EPERM);
+    }
     // The range is page aligned and within the user address space.
-    // SAFETY: `mm` holds the mmap_lock of the caller's mm for writing.
-    let ret = unsafe { bindings::mmview_designate_locked(mm.as_ptr(), start, end, unshared) };
+    // SAFETY: `guard` holds the mmap_lock of the caller's mm for writing.
+    let ret = unsafe {
+        bindings::mmview_designate_locked(guard.mm().as_ptr(), start, end, unshared)
+    };
     to_result(ret)?;
     Ok(0)
 }

@@ -183,6 +183,7 @@ impl<V> Registry<V> {
     }
 
     /// Makes the live view `id` the base; `EINVAL` if there is none.
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     pub(crate) fn set_base(&mut self, id: ViewId) -> Result {
         self.get_live(id)?;
         // INVARIANT: `id` is a live entry.

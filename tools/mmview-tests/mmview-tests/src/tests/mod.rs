@@ -6,6 +6,7 @@ mod guest;
 mod kunit;
 mod syscall;
 mod sysctl;
+mod views;
 
 use crate::framework::Test;
 
@@ -22,7 +23,12 @@ pub enum Config {
 /// the running kernel, so call it before printing the plan.
 pub fn all(config: Config) -> Vec<Test> {
     let groups = match config {
-        Config::On => vec![syscall::tests(), sysctl::tests(), designate::tests()],
+        Config::On => vec![
+            syscall::tests(),
+            sysctl::tests(),
+            designate::tests(),
+            views::tests(),
+        ],
         Config::Off => vec![syscall::config_off_tests(), sysctl::config_off_tests()],
     };
     let mut tests: Vec<Test> = groups.into_iter().flatten().collect();

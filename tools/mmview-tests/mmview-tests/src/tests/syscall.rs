@@ -18,7 +18,6 @@ pub fn tests() -> Vec<Test> {
         current_from_threads,
         unknown_ops_einval,
         unused_args_einval,
-        create_not_available_yet,
         base_only_ops,
     ]
 }
@@ -114,18 +113,6 @@ fn unused_args_einval() -> TestResult {
         mmview::current()?,
         ViewId::BASE,
         "MMVIEW_CURRENT after the refused calls"
-    );
-    Ok(())
-}
-
-/// Views cannot be created yet: MMVIEW_CREATE answers EOPNOTSUPP and changes
-/// nothing. The views milestone replaces this test with tests of views.
-fn create_not_available_yet() -> TestResult {
-    expect_errno(mmview::create(), libc::EOPNOTSUPP, "MMVIEW_CREATE")?;
-    ensure_eq!(
-        mmview::current()?,
-        ViewId::BASE,
-        "MMVIEW_CURRENT afterwards"
     );
     Ok(())
 }

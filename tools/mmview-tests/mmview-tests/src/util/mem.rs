@@ -153,7 +153,7 @@ impl Drop for Mapping {
 
 /// Deterministic, page-unique content: the 8 bytes at `8 * index` of the
 /// pattern `seed` (splitmix64 of seed and index).
-fn pattern_word(seed: u64, index: u64) -> [u8; 8] {
+pub fn pattern_word(seed: u64, index: u64) -> [u8; 8] {
     let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

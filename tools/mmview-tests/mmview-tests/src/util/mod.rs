@@ -1,6 +1,8 @@
 //! Helpers shared by the tests.
 
 pub mod mem;
+pub mod process;
 pub mod procfs;
 pub mod sys;
 pub mod thread;
+pub mod view;

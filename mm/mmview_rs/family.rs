@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The views of one process: the registry that the C `struct mmview_family`
+//! points to, and the lifecycle rules.
+//!
+//! Lifecycle:
+//! - the family holds one `mm_users` reference on every view in its
+//!   registry (the base's is taken when the family forms, a view's is the
+//!   one it was created with);
+//! - a task holds a reference on the view it is in; MIGRATE moves it;
+//! - a deleted view leaves the registry, and the family drops its
+//!   reference, once no task is in it ([`view_idle`]);
+//! - when the family's thread group exits or execs, the family drops every
+//!   reference ([`family_release`]); views still referenced elsewhere (by
+//!   `/proc` readers, say) go when those references go.
+//!
+//! The registry is used only with the family's mmap_lock held: for reading
+//! to look views up, for writing to change it.
+
+use core::ffi::c_void;
+
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::alloc::KBox;
+use kernel::bindings;
+use kernel::error::Result;
+
+use crate::mm::{Mm, MmGuard};
+use crate::registry::{Registry, State, ViewId};
+
+/// A view in the registry: its mm, on which the family holds an `mm_users`
+/// reference.
+#[derive(Clone, Copy)]
+pub(crate) struct View(pub(crate) Mm);
+
+impl View {
+    /// Drops the family's reference. Must not be called with the family's
+    /// lock held: the last reference tears the mm down under that lock.
+    pub(crate) fn put(self) {
+        // SAFETY: the family's reference keeps the mm alive until here.
+        unsafe { bindings::mmview_put_view(self.0.as_ptr()) };
+    }
+}
+
+/// What the C family points to.
+pub(crate) struct Family {
+    /// The views, by id.
+    pub(crate) registry: Registry<View>,
+}
+
+impl Family {
+    /// A new family for `base`, boxed for C.
+    pub(crate) fn new_boxed(base: Mm) -> Result<*mut c_void> {
+        let family = KBox::new(
+            Family {
+                registry: Registry::new(View(base))?,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(KBox::into_raw(family).cast())
+    }
+
+    /// Frees a family made by [`Family::new_boxed`] and returns its views.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must come from [`Family::new_boxed`] and no longer be
+    /// reachable from C.
+    pub(crate) unsafe fn from_raw(raw: *mut c_void) -> KBox<Family> {
+        // SAFETY: by the safety requirements.
+        unsafe { KBox::from_raw(raw.cast()) }
+    }
+
+    /// The family of the mm locked by `guard`, if it has one that has not
+    /// been released; read-only.
+    pub(crate) fn of(guard: &MmGuard) -> Option<&Family> {
+        let fam = guard.mm().family();
+        if fam.is_null() {
+            return None;
+        }
+        // SAFETY: a member keeps its family alive; `registry` is read and
+        // written only under the family's lock, which `guard` holds.
+        let raw = unsafe { (*fam).registry };
+        // SAFETY: a non-null `registry` is a `Family` boxed by `new_boxed`,
+        // used under the lock held by `guard` for as long as the borrow.
+        (!raw.is_null()).then(|| unsafe { &*raw.cast::<Family>() })
+    }
+
+    /// As [`Family::of`], for changes; `guard` must hold the lock for
+    /// writing (else `None`).
+    pub(crate) fn of_mut(guard: &mut MmGuard) -> Option<&mut Family> {
+        if !guard.is_write() {
+            return None;
+        }
+        let fam = guard.mm().family();
+        if fam.is_null() {
+            return None;
+        }
+        // SAFETY: as in `of`.
+        let raw = unsafe { (*fam).registry };
+        // SAFETY: as in `of`; the lock is held for writing and the borrow of
+        // `guard` is exclusive, so no other reference exists.
+        (!raw.is_null()).then(|| unsafe { &mut *raw.cast::<Family>() })
+    }
+}
+
+/// Takes the deleted view `id` out of `family` if no task is in it, and
+/// returns it, for the caller to put once the lock is dropped.
+pub(crate) fn take_if_unused(family: &mut Family, id: ViewId) -> Option<View> {
+    let view = *family.registry.get(id)?;
+    if family.registry.state(id) != Some(State::Deleted) || view.0.tasks() != 0 {
+        return None;
+    }
+    family.registry.remove(id)
+}
+
+/// C: the last task left the view `mm` (MIGRATE away, exit, exec): free it
+/// if it is deleted.
+///
+/// # Safety
+///
+/// Called with no mmap_lock held, by a task that still holds a reference
+/// on `mm`.
+#[no_mangle]
+pub unsafe extern "C" fn mmview_rs_view_idle(mm: *mut bindings::mm_struct) {
+    // SAFETY: the caller holds a reference on `mm`.
+    let Some(mm) = (unsafe { Mm::from_raw(mm) }) else {
+        return;
+    };
+    // SAFETY: `mm` is alive (above); the caller holds no mmap_lock.
+    let mut guard = unsafe { MmGuard::lock_write(mm) };
+    let put = Family::of_mut(&mut guard).and_then(|f| take_if_unused(f, mm.view_id()));
+    drop(guard);
+    if let Some(view) = put {
+        view.put();
+    }
+}
+
+/// C: the family's thread group has exited or is exec()ing: drop every view.
+///
+/// # Safety
+///
+/// Called with no mmap_lock held, by a task that still holds a reference
+/// on a member of `fam`, which keeps `fam` alive.
+#[no_mangle]
+pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_family) {
+    // SAFETY: `fam` is alive (see above) and `owner` is fixed and pinned.
+    let owner = unsafe { Mm::from_raw((*fam).owner) };
+    let Some(owner) = owner else {
+        return;
+    };
+    // SAFETY: the family pins its owner; the caller holds no mmap_lock.
+    let guard = unsafe { MmGuard::lock_write(owner) };
+    // SAFETY: the family's lock is held for writing.
+    let raw = unsafe { core::mem::replace(&mut (*fam).registry, core::ptr::null_mut()) };
+    drop(guard);
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: `raw` came from `Family::new_boxed` and C no longer sees it.
+    let family = unsafe { Family::from_raw(raw) };
+    for (_, _, view) in family.registry.iter() {
+        view.put();
+    }
+}

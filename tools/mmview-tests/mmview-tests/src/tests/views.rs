@@ -1,0 +1,1490 @@
+//! Views: ids, per-thread views, deletion, memory shared between views and
+//! unshared (copy-on-write) memory, futexes and locks across views, the
+//! limit on views, and the release of views at exit, exec and fork.
+//!
+//! The layout of the address space stays fixed while views exist (see
+//! [`crate::util::view`]): every mapping and thread a test uses is made
+//! before its first `MMVIEW_CREATE`, nothing is unmapped afterwards, and
+//! unshared memory is only touched through [`Region`]. That is the safety
+//! argument of every `mmview::migrate` below ("the memory rule").
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use mmview::ViewId;
+
+use super::named_tests;
+use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, TestResult};
+use crate::framework::Test;
+use crate::util::mem::{fill_pattern, page_size, verify_pattern};
+use crate::util::process::{fork, pipe, Receiver, Sender};
+use crate::util::procfs::{drop_caches, free_kib, meminfo, set_temporarily, smaps_entries};
+use crate::util::sys::{errno_name, expect_errno};
+use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
+
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        views_ids,
+        views_current_per_thread,
+        views_delete_errors,
+        views_delete_own_view,
+        views_shared_anon_sync,
+        views_shared_file_private,
+        views_map_shared,
+        views_concurrent_atomic_counter,
+        views_futex_across_views,
+        views_condvar_across_views,
+        views_unshared_snapshot,
+        views_create_from_view,
+        views_many_distinct,
+        views_designate_eperm,
+        views_enospc_at_limit,
+        views_memory_returns,
+        views_exit_releases,
+        views_exec_releases,
+        views_fork_from_base,
+    ]
+}
+
+const BASE: ViewId = ViewId::BASE;
+const MIB: usize = 1 << 20;
+
+/// The view with raw id `raw`.
+fn id(raw: u64) -> ViewId {
+    ViewId::from_raw(raw)
+}
+
+/// `MMVIEW_CREATE`, with `what` in the failure.
+fn create(what: &str) -> TestResult<ViewId> {
+    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
+}
+
+/// Fails unless the calling thread is in `view`.
+fn expect_current(view: ViewId, what: &str) -> TestResult {
+    let current = mmview::current().context("MMVIEW_CURRENT")?;
+    ensure_eq!(current, view, "MMVIEW_CURRENT of {what}");
+    Ok(())
+}
+
+/// `MMVIEW_MIGRATE(view)` of the calling thread; fails unless it was in
+/// `from`.
+///
+/// # Safety
+///
+/// As for [`mmview::migrate`]; the tests follow the memory rule.
+unsafe fn migrate_from(view: ViewId, from: ViewId, what: &str) -> TestResult {
+    // SAFETY: forwarded to the caller.
+    let previous = unsafe { mmview::migrate(view) }
+        .with_context(|| format!("MMVIEW_MIGRATE({view}) of {what}"))?;
+    ensure_eq!(
+        previous,
+        from,
+        "MMVIEW_MIGRATE({view}) of {what}: the previous view"
+    );
+    Ok(())
+}
+
+/// `MMVIEW_MIGRATE(view)` that must fail with `errno`.
+fn expect_migrate_errno(view: ViewId, errno: i32, what: &str) -> TestResult {
+    // SAFETY: the call must fail and change nothing; should the kernel move
+    // the thread anyway, the test follows the memory rule, so nothing
+    // changes under it either (and the test fails).
+    let got = unsafe { mmview::migrate(view) };
+    expect_errno(got, errno, what)
+}
+
+/// A file in /tmp with `contents`, open for reading and writing, already
+/// unlinked.
+fn temp_file(name: &str, contents: &[u8]) -> TestResult<File> {
+    let path = format!("/tmp/mmview-views-{}-{name}", std::process::id());
+    std::fs::write(&path, contents).with_context(|| format!("writing {path}"))?;
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {path}"))?;
+    std::fs::remove_file(&path).with_context(|| format!("removing {path}"))?;
+    Ok(file)
+}
+
+/// `len` bytes of the pattern `seed`.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    fill_pattern(&mut buf, seed);
+    buf
+}
+
+/// Checks with `pread` that `file` holds the pattern `seed` in its first
+/// `buf.len()` bytes (`buf` is allocated by the caller, before the views).
+fn verify_file(file: &File, buf: &mut [u8], seed: u64, what: &str) -> TestResult {
+    file.read_exact_at(buf, 0)
+        .with_context(|| format!("pread of {what}"))?;
+    verify_pattern(buf, seed).with_context(|| format!("{what}, read with pread"))
+}
+
+/// The ids 1, 2, 3 in order; a deleted id is never reused; CREATE does
+/// not move the caller.
+fn views_ids() -> TestResult {
+    prepare()?;
+    for want in 1..=3 {
+        let got = create(&format!("#{want}"))?;
+        ensure_eq!(got, id(want), "id of view #{want}");
+    }
+    expect_current(BASE, "the main thread after three CREATEs")?;
+    mmview::delete(id(2)).context("MMVIEW_DELETE(2)")?;
+    ensure_eq!(
+        create("after deleting view 2")?,
+        id(4),
+        "id of the view created after deleting view 2 (ids are never reused)"
+    );
+    // SAFETY: MMVIEW_CREATE does not move the caller.
+    let raw = unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) };
+    ensure_eq!(raw, 5, "raw return value of the fifth MMVIEW_CREATE");
+    expect_current(BASE, "the main thread")?;
+    // SAFETY: MMVIEW_CURRENT changes nothing.
+    let raw = unsafe { mmview::raw_mmview(mmview::MMVIEW_CURRENT, 0, 0) };
+    ensure_eq!(raw, 0, "raw MMVIEW_CURRENT of the main thread");
+    Ok(())
+}
+
+/// Each thread has its own view; MIGRATE returns the previous one, and
+/// migrating to the current view returns it and changes nothing.
+fn views_current_per_thread() -> TestResult {
+    const CALLS: usize = 10_000;
+    prepare()?;
+    let a = ViewThread::spawn("a")?;
+    let b = ViewThread::spawn("b")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule (and this test has no unshared memory).
+    unsafe {
+        a.migrate_from(v1, BASE)?;
+        b.migrate_from(v2, BASE)?;
+    }
+    let expected = [v1, v2];
+    run_together(&[&a, &b], |i| {
+        for call in 0..CALLS {
+            let got = mmview::current().context("MMVIEW_CURRENT")?;
+            ensure_eq!(got, expected[i], "MMVIEW_CURRENT, call {call}");
+        }
+        Ok(())
+    })?;
+    expect_current(BASE, "the main thread while a and b are in views")?;
+
+    // SAFETY: as above.
+    unsafe { a.migrate_from(v1, v1) }.context("migrating to the current view")?;
+    ensure_eq!(a.current()?, v1, "view of a after migrating to it again");
+    // SAFETY: as above.
+    unsafe { a.migrate_from(v2, v1)? };
+    ensure_eq!(a.current()?, v2, "view of a after moving to view 2");
+    ensure_eq!(b.current()?, v2, "view of b");
+    // SAFETY: as above.
+    unsafe { b.migrate_from(BASE, v2)? };
+    ensure_eq!(b.current()?, BASE, "view of b after moving to the base");
+    ensure_eq!(a.current()?, v2, "view of a after b moved");
+
+    // The main thread too.
+    // SAFETY: the memory rule.
+    unsafe {
+        migrate_from(v1, BASE, "the main thread")?;
+        expect_current(v1, "the main thread in view 1")?;
+        migrate_from(v1, v1, "the main thread, to its own view")?;
+        migrate_from(BASE, v1, "the main thread, back")?;
+    }
+    expect_current(BASE, "the main thread, back in the base")?;
+    ensure_eq!(a.current()?, v2, "view of a at the end");
+    Ok(())
+}
+
+/// DELETE(0) is EPERM; unknown and deleted ids are EINVAL for DELETE and
+/// MIGRATE; refused calls change nothing.
+fn views_delete_errors() -> TestResult {
+    prepare()?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    check_all([
+        expect_errno(mmview::delete(BASE), libc::EPERM, "DELETE(0)"),
+        expect_errno(
+            mmview::delete(id(3)),
+            libc::EINVAL,
+            "DELETE(3), the next id, not created yet",
+        ),
+        expect_errno(mmview::delete(id(99)), libc::EINVAL, "DELETE(99)"),
+        expect_errno(mmview::delete(id(u64::MAX)), libc::EINVAL, "DELETE(2^64-1)"),
+    ])?;
+    mmview::delete(v1).context("MMVIEW_DELETE(1)")?;
+    check_all([
+        expect_errno(mmview::delete(v1), libc::EINVAL, "second DELETE(1)"),
+        expect_migrate_errno(v1, libc::EINVAL, "MIGRATE to the deleted view 1"),
+        expect_migrate_errno(id(3), libc::EINVAL, "MIGRATE(3), not created yet"),
+        expect_migrate_errno(id(99), libc::EINVAL, "MIGRATE(99)"),
+    ])?;
+    expect_current(BASE, "the main thread after the refused calls")?;
+
+    // View 2 is untouched; DELETE(0) is EPERM from a view too.
+    // SAFETY: the memory rule (no unshared memory here).
+    unsafe { migrate_from(v2, BASE, "the main thread")? };
+    let from_view = expect_errno(mmview::delete(BASE), libc::EPERM, "DELETE(0) in view 2");
+    // SAFETY: as above.
+    unsafe { migrate_from(BASE, v2, "the main thread, back")? };
+    from_view?;
+    ensure_eq!(
+        create("after the refused calls")?,
+        id(3),
+        "id after the refused DELETE(3)"
+    );
+    Ok(())
+}
+
+/// A thread deletes its own view and goes on in it (shared and unshared
+/// memory, CURRENT); so does a thread whose view another thread deletes.
+/// Leaving works; the deleted ids stay dead.
+fn views_delete_own_view() -> TestResult {
+    const S0: u64 = 0x5300;
+    const S1: u64 = 0x5301;
+    const U0: u64 = 0x5500;
+    const U1: u64 = 0x5501;
+    const U2: u64 = 0x5502;
+    const U3: u64 = 0x5503;
+    prepare()?;
+    let page = page_size();
+    let shared = Region::anon(4 * page)?;
+    shared.fill_all(S0);
+    let unshared = Region::anon(4 * page)?;
+    unshared.fill_all(U0);
+    unshared.unshare()?;
+    let w = ViewThread::spawn("w")?;
+    let x = ViewThread::spawn("x")?;
+    let v = create("view 1")?;
+    let v2 = create("view 2")?;
+
+    // SAFETY: the memory rule (also for the migrations below).
+    unsafe { w.migrate_from(v, BASE)? };
+    w.run(|| {
+        unshared.verify_all(U0).context("snapshot in view 1")?;
+        unshared.fill_all(U1);
+        mmview::delete(v).context("MMVIEW_DELETE of its own view")?;
+        expect_current(v, "a thread that deleted its view")?;
+        unshared
+            .verify_all(U1)
+            .context("unshared data after deleting the view")?;
+        shared.fill_all(S1);
+        unshared.fill(0, page, U2);
+        unshared.verify(0, page, U2).context("page 0 rewritten")?;
+        unshared.verify(page, 3 * page, U1).context("pages 1-3")
+    })
+    .context("thread w in the view it deleted")?;
+    shared
+        .verify_all(S1)
+        .context("base: shared data written in the deleted view")?;
+    unshared.verify_all(U0).context("base: unshared data")?;
+    expect_migrate_errno(
+        v,
+        libc::EINVAL,
+        "MIGRATE of the main thread to deleted view 1",
+    )?;
+    expect_errno(mmview::delete(v), libc::EINVAL, "DELETE of deleted view 1")?;
+
+    // View 2 is deleted by another thread while x is in it.
+    // SAFETY: the memory rule.
+    unsafe { x.migrate_from(v2, BASE)? };
+    x.run(|| {
+        unshared.fill_all(U3);
+        Ok(())
+    })?;
+    mmview::delete(v2).context("MMVIEW_DELETE of view 2 with thread x in it")?;
+    x.run(|| {
+        expect_current(v2, "a thread whose view was deleted")?;
+        unshared.verify_all(U3).context("unshared data")?;
+        shared.verify_all(S1).context("shared data")
+    })
+    .context("thread x in deleted view 2")?;
+    w.run(|| {
+        unshared.verify(0, page, U2)?;
+        unshared.verify(page, 3 * page, U1)?;
+        shared.verify_all(S1)
+    })
+    .context("thread w, still in deleted view 1")?;
+
+    // Leaving.
+    // SAFETY: the memory rule.
+    unsafe { w.migrate_from(BASE, v)? };
+    w.run(|| {
+        expect_current(BASE, "w after leaving")?;
+        unshared.verify_all(U0).context("base data")?;
+        expect_migrate_errno(v, libc::EINVAL, "MIGRATE back to the deleted view it left")
+    })
+    .context("thread w in the base")?;
+    // SAFETY: the memory rule.
+    unsafe { x.migrate_from(BASE, v2)? };
+    x.run(|| expect_migrate_errno(v2, libc::EINVAL, "MIGRATE back to deleted view 2"))?;
+    ensure_eq!(create("after the deletions")?, id(3), "next id");
+    Ok(())
+}
+
+/// Private anonymous memory is shared by default: a store in any view is
+/// seen in every other, also on pages first touched in a view after
+/// CREATE, and on pages a view read (as zeros) before another wrote them.
+fn views_shared_anon_sync() -> TestResult {
+    const P0: u64 = 0xa000;
+    const P1: u64 = 0xa001;
+    const P2: u64 = 0xa002;
+    const P3: u64 = 0xa003;
+    prepare()?;
+    let q = 16 * page_size();
+    let region = Region::anon(4 * q)?;
+    // Quarter 0 is written before CREATE, quarters 1-3 are not touched.
+    region.fill(0, q, P0);
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe {
+        a.migrate_from(v1, BASE)?;
+        b.migrate_from(v2, BASE)?;
+    }
+
+    b.run(|| region.verify_zero(2 * q, q))
+        .context("view 2: quarter 2 (never written) before anything else")?;
+    a.run(|| {
+        region.verify(0, q, P0).context("quarter 0")?;
+        region.verify_zero(q, q).context("quarter 1")?;
+        region.fill(0, 2 * q, P1);
+        Ok(())
+    })
+    .context("view 1")?;
+    region
+        .verify(0, 2 * q, P1)
+        .context("base: quarters 0-1 written in view 1")?;
+    b.run(|| region.verify(0, 2 * q, P1))
+        .context("view 2: quarters 0-1 written in view 1")?;
+
+    // Quarter 2 was read in view 2, quarter 3 never touched anywhere.
+    region.fill(2 * q, 2 * q, P2);
+    a.run(|| region.verify(2 * q, 2 * q, P2))
+        .context("view 1: quarters 2-3 written in the base")?;
+    b.run(|| region.verify(2 * q, 2 * q, P2))
+        .context("view 2: quarters 2-3 written in the base (quarter 2 read as zeros before)")?;
+
+    b.run(|| {
+        region.fill_all(P3);
+        Ok(())
+    })?;
+    region
+        .verify_all(P3)
+        .context("base: everything written in view 2")?;
+    a.run(|| region.verify_all(P3))
+        .context("view 1: everything written in view 2")?;
+    Ok(())
+}
+
+/// A private file mapping is shared by default: views read the file's
+/// data, a store in one view (a private copy of the page) is seen in all,
+/// and the file never changes.
+fn views_shared_file_private() -> TestResult {
+    const F: u64 = 0xf11e;
+    const W1: u64 = 0xf001;
+    const W2: u64 = 0xf002;
+    const W3: u64 = 0xf003;
+    prepare()?;
+    let page = page_size();
+    let len = 4 * page;
+    let file = temp_file("private", &pattern(len, F))?;
+    let region = Region::file(&file, len, libc::MAP_PRIVATE)?;
+    let mut readback = vec![0u8; len];
+    // Page 0 is mapped in the base before CREATE, pages 1-3 are not.
+    region.read_pages(0, page);
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe {
+        a.migrate_from(v1, BASE)?;
+        b.migrate_from(v2, BASE)?;
+    }
+
+    a.run(|| {
+        region.verify_all(F).context("the file's data")?;
+        region.fill(0, 2 * page, W1);
+        Ok(())
+    })
+    .context("view 1")?;
+    region
+        .verify(0, 2 * page, W1)
+        .context("base: pages 0-1 written in view 1")?;
+    region
+        .verify(2 * page, 2 * page, F)
+        .context("base: pages 2-3 (file data)")?;
+    // Page 2 is mapped from the file in view 1 now; view 2 writes it.
+    b.run(|| {
+        region.verify(0, 2 * page, W1).context("pages 0-1")?;
+        region.verify(2 * page, 2 * page, F).context("pages 2-3")?;
+        region.fill(2 * page, page, W2);
+        Ok(())
+    })
+    .context("view 2")?;
+    a.run(|| region.verify(2 * page, page, W2))
+        .context("view 1: page 2 written in view 2 after view 1 read it")?;
+    region
+        .verify(2 * page, page, W2)
+        .context("base: page 2 written in view 2")?;
+    region.fill(3 * page, page, W3);
+    a.run(|| region.verify(3 * page, page, W3))
+        .context("view 1: page 3 written in the base")?;
+    b.run(|| region.verify(3 * page, page, W3))
+        .context("view 2: page 3 written in the base")?;
+    verify_file(&file, &mut readback, F, "the file after the stores")
+}
+
+/// MAP_SHARED mappings (a file, anonymous shared memory, a memfd) are one
+/// object in every view: stores in a view are seen in the base and through
+/// the file, and the other way round.
+fn views_map_shared() -> TestResult {
+    const FILE: u64 = 0x5f00;
+    const A: [u64; 3] = [0x5a01, 0x5a02, 0x5a03];
+    const B: [u64; 3] = [0x5b01, 0x5b02, 0x5b03];
+    const C: [u64; 3] = [0x5c01, 0x5c02, 0x5c03];
+    prepare()?;
+    let len = 4 * page_size();
+    let file = temp_file("shared", &pattern(len, FILE))?;
+    let file_map = Region::file(&file, len, libc::MAP_SHARED)?;
+    let anon = Region::anon_shared(len)?;
+    // SAFETY: memfd_create reads the NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"mmview-views".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        fail!("memfd_create: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create just returned this descriptor; nothing else owns it.
+    let memfd = unsafe { File::from_raw_fd(fd) };
+    memfd
+        .set_len(len as u64)
+        .context("ftruncate of the memfd")?;
+    let memfd_map = Region::file(&memfd, len, libc::MAP_SHARED)?;
+    let maps = [file_map, anon, memfd_map];
+    let names = [
+        "the shared file mapping",
+        "the shared anonymous mapping",
+        "the memfd",
+    ];
+    let mut buf = vec![0u8; len];
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe {
+        a.migrate_from(v1, BASE)?;
+        b.migrate_from(v2, BASE)?;
+    }
+
+    a.run(|| {
+        file_map.verify_all(FILE).context("the file's data")?;
+        anon.verify_zero(0, len).context("the anonymous mapping")?;
+        memfd_map.verify_zero(0, len).context("the memfd")?;
+        for (map, seed) in maps.iter().zip(A) {
+            map.fill_all(seed);
+        }
+        Ok(())
+    })
+    .context("view 1")?;
+    for ((map, seed), name) in maps.iter().zip(A).zip(names) {
+        map.verify_all(seed)
+            .with_context(|| format!("base: {name} written in view 1"))?;
+    }
+    b.run(|| {
+        for ((map, seed), name) in maps.iter().zip(A).zip(names) {
+            map.verify_all(seed).context(name)?;
+        }
+        Ok(())
+    })
+    .context("view 2: written in view 1")?;
+    verify_file(&file, &mut buf, A[0], "the file written in view 1")?;
+    verify_file(&memfd, &mut buf, A[2], "the memfd written in view 1")?;
+
+    for (map, seed) in maps.iter().zip(B) {
+        map.fill_all(seed);
+    }
+    a.run(|| {
+        for ((map, seed), name) in maps.iter().zip(B).zip(names) {
+            map.verify_all(seed).context(name)?;
+        }
+        Ok(())
+    })
+    .context("view 1: written in the base")?;
+    verify_file(&file, &mut buf, B[0], "the file written in the base")?;
+    verify_file(&memfd, &mut buf, B[2], "the memfd written in the base")?;
+
+    for (f, seed) in [(&file, C[0]), (&memfd, C[2])] {
+        fill_pattern(&mut buf, seed);
+        f.write_all_at(&buf, 0).context("pwrite")?;
+    }
+    let written = [(file_map, C[0], names[0]), (memfd_map, C[2], names[2])];
+    for thread in [&a, &b] {
+        thread
+            .run(|| {
+                for (map, seed, name) in written {
+                    map.verify_all(seed).context(name)?;
+                }
+                Ok(())
+            })
+            .with_context(|| format!("thread {}: data written with pwrite", thread.name()))?;
+    }
+    for (map, seed, name) in written {
+        map.verify_all(seed)
+            .with_context(|| format!("base: {name} written with pwrite"))?;
+    }
+    Ok(())
+}
+
+/// Threads in three views (half of them moving between the views as they
+/// go) increment one counter in shared private memory and one in a
+/// MAP_SHARED mapping; no increment is lost.
+fn views_concurrent_atomic_counter() -> TestResult {
+    const THREADS: usize = 9;
+    const ROUNDS: usize = 20;
+    const PER_ROUND: u64 = 2_500;
+    prepare()?;
+    let private = Region::anon(page_size())?;
+    let anon_shared = Region::anon_shared(page_size())?;
+    private.store(0, 0);
+    anon_shared.store(0, 0);
+    let threads = ViewThread::spawn_many("adder", THREADS)?;
+    let refs: Vec<&ViewThread> = threads.iter().collect();
+    let views = [BASE, create("view 1")?, create("view 2")?];
+    let start = Rendezvous::new(THREADS);
+    let finish = Rendezvous::new(THREADS);
+
+    let totals = run_together(&refs, |i| {
+        let mut at = i % views.len();
+        // SAFETY: the memory rule.
+        unsafe { migrate_from(views[at], BASE, "the adder")? };
+        let counters = [private.atomic_u64(0), anon_shared.atomic_u64(0)];
+        start.wait();
+        for round in 0..ROUNDS {
+            for _ in 0..PER_ROUND {
+                for counter in counters {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if i % 2 == 1 {
+                let next = (at + 1) % views.len();
+                // SAFETY: as above.
+                unsafe { migrate_from(views[next], views[at], "the adder") }
+                    .with_context(|| format!("after round {round}"))?;
+                at = next;
+            }
+        }
+        expect_current(views[at], "the adder at the end")?;
+        finish.wait();
+        Ok(counters.map(|c| (views[at], c.load(Ordering::SeqCst))))
+    })?;
+    let want = THREADS as u64 * ROUNDS as u64 * PER_ROUND;
+    for (thread, seen) in totals.iter().enumerate() {
+        for (kind, (view, total)) in ["private", "MAP_SHARED"].iter().zip(seen) {
+            ensure_eq!(
+                *total,
+                want,
+                "the {kind} counter read by adder-{thread} in view {view}"
+            );
+        }
+    }
+    ensure_eq!(
+        private.atomic_u64(0).load(Ordering::SeqCst),
+        want,
+        "the private counter read in the base"
+    );
+    Ok(())
+}
+
+/// How long a waiter waits, and a waker looks for it, before failing.
+const FUTEX_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One futex handoff: `waiter` sleeps in FUTEX_WAIT on `word` (value 0),
+/// `waker` wakes it with the value unchanged (the wake must find it: that
+/// proves the two views agree on the futex), then sets 1 and wakes again.
+fn futex_handoff(
+    word: &AtomicU32,
+    waiter: &ViewThread,
+    waker: &ViewThread,
+    private: bool,
+) -> TestResult {
+    let flag = if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
+    let (wait_op, wake_op) = (libc::FUTEX_WAIT | flag, libc::FUTEX_WAKE | flag);
+    word.store(0, Ordering::SeqCst);
+    run_together(&[waiter, waker], |i| {
+        if i == 0 {
+            let timeout = libc::timespec {
+                tv_sec: FUTEX_PATIENCE.as_secs() as libc::time_t,
+                tv_nsec: 0,
+            };
+            let mut woken = 0u32;
+            while word.load(Ordering::SeqCst) == 0 {
+                match futex(word, wait_op, 0, Some(&timeout)) {
+                    Ok(_) => woken += 1,
+                    Err(libc::EAGAIN | libc::EINTR) => {}
+                    Err(libc::ETIMEDOUT) => fail!(
+                        "FUTEX_WAIT not woken in {} s ({woken} wake-ups before)",
+                        FUTEX_PATIENCE.as_secs()
+                    ),
+                    Err(e) => fail!("FUTEX_WAIT: {}", errno_name(e)),
+                }
+            }
+            ensure!(woken > 0, "FUTEX_WAIT never returned because of a wake-up");
+            return Ok(());
+        }
+        let start = Instant::now();
+        loop {
+            match futex(word, wake_op, 1, None) {
+                Ok(1) => break,
+                Ok(0) => {}
+                Ok(n) => fail!("FUTEX_WAKE(1) woke {n} waiters"),
+                Err(e) => fail!("FUTEX_WAKE: {}", errno_name(e)),
+            }
+            if start.elapsed() > FUTEX_PATIENCE {
+                word.store(1, Ordering::SeqCst);
+                let _ = futex(word, wake_op, i32::MAX as u32, None);
+                fail!(
+                    "FUTEX_WAKE found no waiter in {} s",
+                    FUTEX_PATIENCE.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        word.store(1, Ordering::SeqCst);
+        match futex(word, wake_op, 1, None) {
+            Ok(0 | 1) => Ok(()),
+            Ok(n) => fail!("the second FUTEX_WAKE(1) woke {n} waiters"),
+            Err(e) => fail!("the second FUTEX_WAKE: {}", errno_name(e)),
+        }
+    })
+    .map(drop)
+}
+
+/// FUTEX_WAIT in one view is woken by FUTEX_WAKE in another, private and
+/// not, on a word in private anonymous memory (shared between views) and
+/// in a MAP_SHARED mapping, in both directions.
+fn views_futex_across_views() -> TestResult {
+    prepare()?;
+    let words = [
+        ("private anonymous memory", Region::anon(page_size())?),
+        ("MAP_SHARED memory", Region::anon_shared(page_size())?),
+    ];
+    for (_, region) in &words {
+        region.store(0, 0);
+    }
+    let in_v1 = ViewThread::spawn("in-view-1")?;
+    let in_base = ViewThread::spawn("in-base")?;
+    let in_v2 = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe {
+        in_v1.migrate_from(v1, BASE)?;
+        in_v2.migrate_from(v2, BASE)?;
+    }
+    for (memory, region) in &words {
+        for private in [true, false] {
+            let kind = if private { "private" } else { "shared" };
+            for (waiter, waker, what) in [
+                (&in_v1, &in_base, "waiter in view 1, waker in the base"),
+                (&in_base, &in_v2, "waiter in the base, waker in view 2"),
+            ] {
+                futex_handoff(region.atomic_u32(0), waiter, waker, private)
+                    .with_context(|| format!("{kind} futex in {memory}, {what}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Watches `progress` until `done` reaches `workers`. If it stays still
+/// for [`FUTEX_PATIENCE`] twice over, a wake-up between views was lost and
+/// a thread sleeps for good (in `Mutex::lock`, which has no timeout): the
+/// stuck threads use the test's stack, so they cannot be abandoned; the
+/// watchdog reports and ends the test child instead of letting it hang.
+fn watchdog(done: &AtomicU32, workers: u32, progress: &AtomicU64, what: &str) -> TestResult {
+    let patience = 2 * FUTEX_PATIENCE;
+    let mut last = progress.load(Ordering::SeqCst);
+    let mut since = Instant::now();
+    while done.load(Ordering::SeqCst) < workers {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = progress.load(Ordering::SeqCst);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > patience {
+            diag!(
+                "{what}: no progress in {} s, at step {now}: a thread sleeps for good (a \
+                 wake-up between views was lost); ending the test",
+                patience.as_secs()
+            );
+            // SAFETY: ends the test child, the only way out (see above).
+            unsafe { libc::_exit(1) };
+        }
+    }
+    Ok(())
+}
+
+/// A std Mutex and Condvar (futexes on the heap) hand a turn back and forth
+/// between threads in two views.
+fn views_condvar_across_views() -> TestResult {
+    const ROUNDS: u64 = 1_000;
+    prepare()?;
+    let turn = Mutex::new(0u64);
+    let changed = Condvar::new();
+    let progress = AtomicU64::new(0);
+    let done = AtomicU32::new(0);
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let watcher = ViewThread::spawn("watchdog")?;
+    let views = [create("view 1")?, create("view 2")?];
+    // SAFETY: the memory rule.
+    unsafe {
+        a.migrate_from(views[0], BASE)?;
+        b.migrate_from(views[1], BASE)?;
+    }
+    let take_turns = |me: u64| -> TestResult {
+        for round in 0..ROUNDS {
+            let mut guard = turn.lock().unwrap_or_else(|e| e.into_inner());
+            while *guard % 2 != me {
+                let (next, waited) = changed
+                    .wait_timeout(guard, FUTEX_PATIENCE)
+                    .unwrap_or_else(|e| e.into_inner());
+                guard = next;
+                ensure!(
+                    !waited.timed_out() || *guard % 2 == me,
+                    "round {round}: no turn in {} s (turn {})",
+                    FUTEX_PATIENCE.as_secs(),
+                    *guard
+                );
+            }
+            *guard += 1;
+            drop(guard);
+            progress.fetch_add(1, Ordering::SeqCst);
+            changed.notify_all();
+        }
+        Ok(())
+    };
+    run_together(&[&a, &b, &watcher], |i| {
+        if i == 2 {
+            return watchdog(&done, 2, &progress, "Mutex/Condvar handoff");
+        }
+        let result = take_turns(i as u64);
+        done.fetch_add(1, Ordering::SeqCst);
+        result?;
+        expect_current(views[i], "the thread at the end")
+    })?;
+    let turns = *turn.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_eq!(turns, 2 * ROUNDS, "turns taken");
+    Ok(())
+}
+
+/// CREATE snapshots the caller's view: the new view keeps the unshared data
+/// of that moment (zeros where nothing was written yet) while the base
+/// changes, and its own stores stay its own. A later view snapshots the
+/// base as it is then.
+fn views_unshared_snapshot() -> TestResult {
+    const P0: u64 = 0x5000;
+    const P1: u64 = 0x5001;
+    const P1B: u64 = 0x501b;
+    const P2: u64 = 0x5002;
+    const P3: u64 = 0x5003;
+    const P4: u64 = 0x5004;
+    prepare()?;
+    let page = page_size();
+    let region = Region::anon(16 * page)?;
+    // Pages 0-7 written before CREATE, pages 8-15 never touched.
+    region.fill(0, 8 * page, P0);
+    region.unshare()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+
+    region.fill(0, 8 * page, P1);
+    region.fill(12 * page, 4 * page, P1B);
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    a.run(|| {
+        region
+            .verify(0, 8 * page, P0)
+            .context("pages 0-7: the data at CREATE")?;
+        region
+            .verify_zero(8 * page, 8 * page)
+            .context("pages 8-15: never written before CREATE")?;
+        region.fill_all(P2);
+        Ok(())
+    })
+    .context("view 1")?;
+    let base_at_v2 = || -> TestResult {
+        region.verify(0, 8 * page, P1)?;
+        region.verify_zero(8 * page, 4 * page)?;
+        region.verify(12 * page, 4 * page, P1B)
+    };
+    base_at_v2().context("base after view 1 wrote its copy")?;
+    a.run(|| region.verify_all(P2))
+        .context("view 1: its own data")?;
+
+    let v2 = create("view 2, from the base")?;
+    region.fill_all(P3);
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    b.run(base_at_v2)
+        .context("view 2: the base at its CREATE")?;
+    a.run(|| region.verify_all(P2))
+        .context("view 1 after view 2 was created")?;
+    b.run(|| {
+        region.fill(0, page, P4);
+        Ok(())
+    })?;
+    b.run(|| {
+        region.verify(0, page, P4)?;
+        region.verify(page, 7 * page, P1)
+    })
+    .context("view 2 after writing page 0")?;
+    a.run(|| region.verify_all(P2))
+        .context("view 1 at the end")?;
+    region.verify_all(P3).context("base at the end")
+}
+
+/// CREATE in a view snapshots that view, not the base.
+fn views_create_from_view() -> TestResult {
+    const P0: u64 = 0xc000;
+    const P0B: u64 = 0xc00b;
+    const P1: u64 = 0xc001;
+    const P2: u64 = 0xc002;
+    const P3: u64 = 0xc003;
+    prepare()?;
+    let region = Region::anon(8 * page_size())?;
+    region.fill_all(P0);
+    region.unshare()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    a.run(|| {
+        region.fill_all(P1);
+        Ok(())
+    })?;
+    region.fill_all(P0B);
+    let v2 = a
+        .run(|| {
+            let v2 = mmview::create().context("MMVIEW_CREATE in view 1")?;
+            expect_current(v1, "the thread that created view 2")?;
+            region.verify_all(P1).context("view 1 after CREATE")?;
+            Ok(v2)
+        })
+        .context("view 1")?;
+    ensure_eq!(v2, id(2), "id of the view created in view 1");
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    b.run(|| region.verify_all(P1))
+        .context("view 2: the data of view 1 at CREATE (not the base's)")?;
+    a.run(|| {
+        region.fill_all(P2);
+        Ok(())
+    })?;
+    b.run(|| {
+        region.verify_all(P1).context("after view 1 wrote again")?;
+        region.fill_all(P3);
+        Ok(())
+    })
+    .context("view 2")?;
+    a.run(|| region.verify_all(P2)).context("view 1")?;
+    region.verify_all(P0B).context("base")
+}
+
+/// 64 views, each created from the base and written with its own data,
+/// keep it; so does the base. One thread moves from view to view.
+fn views_many_distinct() -> TestResult {
+    const VIEWS: usize = 64;
+    const BASE_SEED: u64 = 0xba5e;
+    let seed = |i: usize| 0x10_000 + i as u64;
+    prepare()?;
+    let region = Region::anon(4 * page_size())?;
+    region.fill_all(BASE_SEED);
+    region.unshare()?;
+    let w = ViewThread::spawn("visitor")?;
+    let mut ids: Vec<ViewId> = Vec::with_capacity(VIEWS);
+    let mut at = BASE;
+    for i in 0..VIEWS {
+        let v = create(&format!("#{i}"))?;
+        ensure!(
+            ids.last().is_none_or(|&last| last < v),
+            "view #{i} got id {v}, not above {ids:?}"
+        );
+        ids.push(v);
+        // SAFETY: the memory rule.
+        unsafe { w.migrate_from(v, at)? };
+        at = v;
+        w.run(|| {
+            region
+                .verify_all(BASE_SEED)
+                .context("snapshot of the base")?;
+            region.fill_all(seed(i));
+            Ok(())
+        })
+        .with_context(|| format!("view {v}"))?;
+    }
+    for (i, &v) in ids.iter().enumerate().rev() {
+        // SAFETY: the memory rule.
+        unsafe { w.migrate_from(v, at)? };
+        at = v;
+        w.run(|| region.verify_all(seed(i)))
+            .with_context(|| format!("view {v}, revisited"))?;
+    }
+    // SAFETY: the memory rule.
+    unsafe { w.migrate_from(BASE, at)? };
+    w.run(|| region.verify_all(BASE_SEED))
+        .context("the base, seen by the visitor")?;
+    region.verify_all(BASE_SEED).context("the base")
+}
+
+/// Whether every mapping over `region` has the `vu` (unshared) flag, or
+/// none has.
+fn unshared_flag(region: &Region) -> TestResult<Option<bool>> {
+    let entries = smaps_entries(region.addr(), region.addr() + region.len())?;
+    let flags: Vec<bool> = entries.iter().map(|e| e.has_flag("vu")).collect();
+    Ok(match flags.as_slice() {
+        [] => None,
+        [first, rest @ ..] if rest.iter().all(|f| f == first) => Some(*first),
+        _ => None,
+    })
+}
+
+/// UNSHARE and SHARE are EPERM while the process has more than one view,
+/// deleted views still in use counting; with one view again they work, and
+/// the designation holds for views created afterwards.
+fn views_designate_eperm() -> TestResult {
+    const P0: u64 = 0xd000;
+    const P1: u64 = 0xd001;
+    prepare()?;
+    let region = Region::anon(4 * page_size())?;
+    region.fill_all(P0);
+    let (ptr, len) = (region.addr() as *const u8, region.len());
+    let w = ViewThread::spawn("w")?;
+    let refused = |what: &str| -> TestResult {
+        check_all([
+            expect_errno(
+                mmview::unshare(ptr, len),
+                libc::EPERM,
+                &format!("UNSHARE {what}"),
+            ),
+            expect_errno(
+                mmview::share(ptr, len),
+                libc::EPERM,
+                &format!("SHARE {what}"),
+            ),
+        ])
+    };
+
+    let v1 = create("view 1")?;
+    refused("with view 1")?;
+    ensure_eq!(
+        unshared_flag(&region)?,
+        Some(false),
+        "designation after the refused UNSHARE"
+    );
+    mmview::delete(v1).context("MMVIEW_DELETE(1)")?;
+    mmview::unshare(ptr, len).context("MMVIEW_UNSHARE after deleting the only view")?;
+    mmview::share(ptr, len).context("MMVIEW_SHARE after deleting the only view")?;
+
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { w.migrate_from(v2, BASE)? };
+    mmview::delete(v2).context("MMVIEW_DELETE(2) with a thread in it")?;
+    refused("while a thread is in deleted view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { w.migrate_from(BASE, v2)? };
+    mmview::unshare(ptr, len).context("MMVIEW_UNSHARE after the thread left deleted view 2")?;
+    ensure_eq!(
+        unshared_flag(&region)?,
+        Some(true),
+        "designation after UNSHARE"
+    );
+
+    // The designation holds for the next view.
+    let v3 = create("view 3")?;
+    region.fill_all(P1);
+    // SAFETY: the memory rule.
+    unsafe { w.migrate_from(v3, BASE)? };
+    w.run(|| region.verify_all(P0))
+        .context("view 3: its snapshot of the range unshared before its CREATE")?;
+    refused("with view 3")?;
+    region.verify_all(P1).context("base")
+}
+
+/// CREATE fails with ENOSPC when the process holds vm.mmview_max_views
+/// views, the base and deleted views still in use counting; after a view
+/// is released it works again, with new ids.
+fn views_enospc_at_limit() -> TestResult {
+    prepare()?;
+    let w = ViewThread::spawn("w")?;
+    let _limit = set_temporarily("/proc/sys/vm/mmview_max_views", "4")?;
+    let mut last = BASE;
+    let mut create_above = |what: &str| -> TestResult<ViewId> {
+        let v = create(what)?;
+        ensure!(v > last, "CREATE ({what}) returned {v}, not above {last}");
+        last = v;
+        Ok(v)
+    };
+    let v1 = create_above("view 1 of 3")?;
+    let v2 = create_above("view 2 of 3")?;
+    create_above("view 3 of 3")?;
+    expect_errno(
+        mmview::create(),
+        libc::ENOSPC,
+        "CREATE with base + 3 views at limit 4",
+    )?;
+    mmview::delete(v1).context("MMVIEW_DELETE(1)")?;
+    create_above("after deleting an unused view")?;
+    expect_errno(mmview::create(), libc::ENOSPC, "CREATE at the limit again")?;
+
+    // SAFETY: the memory rule (no unshared memory here).
+    unsafe { w.migrate_from(v2, BASE)? };
+    mmview::delete(v2).context("MMVIEW_DELETE(2) with a thread in it")?;
+    expect_errno(
+        mmview::create(),
+        libc::ENOSPC,
+        "CREATE while a thread is in deleted view 2",
+    )?;
+    // SAFETY: as above.
+    unsafe { w.migrate_from(BASE, v2)? };
+    create_above("after the last thread left deleted view 2")?;
+    expect_errno(
+        mmview::create(),
+        libc::ENOSPC,
+        "CREATE at the limit once more",
+    )?;
+    Ok(())
+}
+
+/// How long memory may take to come back (deferred frees) before a test
+/// calls it lost.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Fails unless free memory (see [`free_kib`]) is back to `before_kib`
+/// within 2 MiB plus 1% of the `touched` bytes, waiting up to [`SETTLE`]
+/// for deferred frees.
+fn expect_memory_returned(before_kib: u64, touched: usize, what: &str) -> TestResult {
+    // KASAN keeps freed slab objects in a quarantine of up to 1/32 of the
+    // memory before it frees them: allow for it on such a kernel (the
+    // normal kernel, with the tight bound, is the leak check).
+    let quarantine_kib = if kernel_has_kasan()? {
+        meminfo("MemTotal")? / 32
+    } else {
+        0
+    };
+    let allowed_kib = 2048 + (touched / 1024 / 100) as u64 + quarantine_kib;
+    let start = Instant::now();
+    loop {
+        drop_caches()?;
+        let now = free_kib()?;
+        let lost = before_kib.saturating_sub(now);
+        if lost <= allowed_kib {
+            diag!(
+                "{what}: {before_kib} kB free before, {now} kB after (at most {allowed_kib} kB \
+                 may be missing)"
+            );
+            return Ok(());
+        }
+        if start.elapsed() >= SETTLE {
+            fail!(
+                "{what}: {lost} kB of memory not returned after {} s ({before_kib} kB free \
+                 before, {now} kB now, at most {allowed_kib} kB may be missing)",
+                SETTLE.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether the running kernel has KASAN (it says so in its log).
+fn kernel_has_kasan() -> TestResult<bool> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut kmsg = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .context("opening /dev/kmsg")?;
+    let mut record = vec![0u8; 8192];
+    loop {
+        match kmsg.read(&mut record) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                if String::from_utf8_lossy(&record[..n]).contains("KernelAddressSanitizer") {
+                    return Ok(true);
+                }
+            }
+            // EPIPE: a record was overwritten while reading; go on.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e).context("reading /dev/kmsg"),
+        }
+    }
+}
+
+/// 1000 cycles of CREATE, a thread copying unshared and writing shared
+/// memory in the view, DELETE (half of them while the thread is still in
+/// the view) give all their memory back.
+fn views_memory_returns() -> TestResult {
+    const WARMUP: usize = 50;
+    const CYCLES: usize = 1000;
+    const U0: u64 = 0xe000;
+    const S0: u64 = 0xe500;
+    prepare()?;
+    let len = 16 * page_size();
+    let unshared = Region::anon(len)?;
+    unshared.fill_all(U0);
+    unshared.unshare()?;
+    let shared = Region::anon(len)?;
+    shared.fill_all(S0);
+    let w = ViewThread::spawn("w")?;
+    let cycle = |i: usize| -> TestResult {
+        let seed = 0xe_0000 + i as u64;
+        let v = create("cycle")?;
+        // SAFETY: the memory rule.
+        unsafe { w.migrate_from(v, BASE)? };
+        w.run(|| {
+            unshared.verify_all(U0).context("snapshot")?;
+            unshared.fill_all(seed);
+            shared.fill_all(seed);
+            Ok(())
+        })?;
+        if i.is_multiple_of(2) {
+            // SAFETY: as above.
+            unsafe { w.migrate_from(BASE, v)? };
+            mmview::delete(v).context("MMVIEW_DELETE")?;
+        } else {
+            mmview::delete(v).context("MMVIEW_DELETE with the thread in the view")?;
+            w.run(|| unshared.verify_all(seed))
+                .context("the deleted view")?;
+            // SAFETY: as above.
+            unsafe { w.migrate_from(BASE, v)? };
+        }
+        shared.verify_all(seed).context("base: shared data")
+    };
+    for i in 0..WARMUP {
+        cycle(i).with_context(|| format!("warm-up cycle {i}"))?;
+    }
+    drop_caches()?;
+    let before = free_kib()?;
+    for i in WARMUP..WARMUP + CYCLES {
+        cycle(i).with_context(|| format!("cycle {i}"))?;
+    }
+    unshared.verify_all(U0).context("base: unshared data")?;
+    expect_memory_returned(before, CYCLES * len, "1000 CREATE/DELETE cycles")
+}
+
+/// Unshared data per process in [`populate_views`].
+const DATA: usize = 8 * MIB;
+/// Views [`populate_views`] creates.
+const POPULATED_VIEWS: usize = 20;
+/// Threads [`populate_views`] puts into views.
+const HOLDERS: usize = 4;
+/// Bytes [`populate_views`] writes: the base data, copies in the views,
+/// the shared data.
+const POPULATED: usize = DATA + HOLDERS * DATA + (POPULATED_VIEWS - HOLDERS) * MIB + MIB;
+
+/// In a forked child: 20 views, 4 threads in views with all of 8 MiB of
+/// unshared data copied, 1 MiB copied by the main thread in each other
+/// view, two views deleted (one with a thread in it). With `exec`, a thread
+/// in a view then execs `/proc/self/exe --help` (output to /dev/null),
+/// which exits 0.
+fn populate_views(exec: bool) -> TestResult {
+    prepare()?;
+    let data = Region::anon(DATA)?;
+    data.fill_all(0xdada);
+    data.unshare()?;
+    let shared = Region::anon(MIB)?;
+    let holders = ViewThread::spawn_many("holder", HOLDERS)?;
+    let devnull = File::options()
+        .write(true)
+        .open("/dev/null")
+        .context("opening /dev/null")?;
+    let mut views = Vec::with_capacity(POPULATED_VIEWS);
+    for i in 0..POPULATED_VIEWS {
+        views.push(create(&format!("#{i}"))?);
+    }
+    for (i, holder) in holders.iter().enumerate() {
+        // SAFETY: the memory rule.
+        unsafe { holder.migrate_from(views[i], BASE)? };
+        holder.run(|| {
+            data.fill_all(0xd00 + i as u64);
+            shared.fill_all(0x5d00 + i as u64);
+            Ok(())
+        })?;
+    }
+    for (i, &v) in views.iter().enumerate().skip(HOLDERS) {
+        // SAFETY: the memory rule; the main thread's stack was grown by
+        // prepare() and is shared.
+        unsafe { migrate_from(v, BASE, "the main thread")? };
+        data.fill(0, MIB, 0xd000 + i as u64);
+        // SAFETY: as above.
+        unsafe { migrate_from(BASE, v, "the main thread")? };
+    }
+    mmview::delete(views[0]).context("MMVIEW_DELETE of a view with a thread")?;
+    mmview::delete(views[HOLDERS]).context("MMVIEW_DELETE of a view without")?;
+    if !exec {
+        return Ok(());
+    }
+    let null = devnull.as_raw_fd();
+    holders[1].run(move || -> TestResult {
+        let argv = [
+            c"mmview-tests".as_ptr(),
+            c"--help".as_ptr(),
+            std::ptr::null(),
+        ];
+        // SAFETY: plain system calls with valid, NUL-terminated strings
+        // and a null-terminated argv; execv only returns on failure.
+        unsafe {
+            libc::dup2(null, libc::STDOUT_FILENO);
+            libc::dup2(null, libc::STDERR_FILENO);
+            libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr());
+        }
+        fail!(
+            "execv(/proc/self/exe --help) in view {}: {}",
+            views[1],
+            std::io::Error::last_os_error()
+        )
+    })
+}
+
+/// Runs [`populate_views`] in a forked child and checks that all its
+/// memory comes back after it exits (or execs and exits).
+fn populate_in_child(exec: bool, what: &str) -> TestResult {
+    drop_caches()?;
+    let before = free_kib()?;
+    // SAFETY: the test child is single-threaded here, so the forked child
+    // may do anything; it reports failures as diagnostics.
+    let child = unsafe {
+        fork(|| match populate_views(exec) {
+            Ok(()) => 0,
+            Err(failure) => {
+                diag!("the child: {failure}");
+                1
+            }
+        })
+    }?;
+    child.expect_success(what, |code| {
+        format!("the child exited with status {code} (see the diagnostics)")
+    })?;
+    expect_memory_returned(before, POPULATED, what)
+}
+
+/// A process exiting with 20 views (threads in some, two deleted) gives
+/// back all their memory.
+fn views_exit_releases() -> TestResult {
+    populate_in_child(false, "exit of a process with 20 views")
+}
+
+/// A thread in a view calling execve releases every view of the process.
+fn views_exec_releases() -> TestResult {
+    populate_in_child(true, "execve in a view of a process with 20 views")
+}
+
+/// What the exit code of the child of [`views_fork_from_base`] means.
+fn fork_child_failure(code: i32) -> String {
+    let what = match code {
+        10 => "it is not in view 0",
+        11 => "its shared range does not hold the base's data",
+        12 => "its unshared range does not hold the base's data",
+        13 => "MIGRATE to a view of the parent did not fail with EINVAL",
+        14 => "MMVIEW_SHARE failed (it should have one view)",
+        15 => "it could not report to the parent",
+        16 => "the parent did not let it go on",
+        17 => "its shared range changed after the parent's stores",
+        18 => "its unshared range changed after the parent's stores",
+        _ => return format!("the child exited with status {code}"),
+    };
+    format!("the child exited with status {code}: {what}")
+}
+
+/// What the child of [`views_fork_from_base`] checks.
+struct ForkedMemory {
+    shared: Region,
+    unshared: Region,
+    parent_view: ViewId,
+}
+
+impl ForkedMemory {
+    const S1: u64 = 0xf1;
+    const U0: u64 = 0xf3;
+    const C1: u64 = 0xf8;
+    const C2: u64 = 0xf9;
+
+    /// The child's side: checks, stores, reports, waits for the parent's
+    /// stores, checks again. The exit code (see [`fork_child_failure`]).
+    /// Allocates nothing.
+    fn check(&self, report: &Sender, proceed: &Receiver) -> i32 {
+        let (shared, unshared) = (&self.shared, &self.unshared);
+        let len = unshared.len();
+        if mmview::current() != Ok(BASE) {
+            return 10;
+        }
+        if !shared.matches(0, len, Self::S1) {
+            return 11;
+        }
+        if !unshared.matches(0, len, Self::U0) {
+            return 12;
+        }
+        // SAFETY: must fail (the parent's views are not the child's); the
+        // child follows the memory rule anyway.
+        let moved = unsafe { mmview::migrate(self.parent_view) };
+        if !matches!(moved, Err(e) if e.is(libc::EINVAL)) {
+            return 13;
+        }
+        if mmview::share(unshared.addr() as *const u8, len).is_err() {
+            return 14;
+        }
+        shared.fill_all(Self::C1);
+        unshared.fill_all(Self::C2);
+        if !report.send(1) {
+            return 15;
+        }
+        if proceed.recv() != Some(1) {
+            return 16;
+        }
+        if !shared.matches(0, len, Self::C1) {
+            return 17;
+        }
+        if !unshared.matches(0, len, Self::C2) {
+            return 18;
+        }
+        0
+    }
+}
+
+/// fork() by the base thread while threads are in views: the child has
+/// one view, a copy of the base (shared and unshared data), and its stores
+/// and the parent's (in the base and in views) stay apart.
+fn views_fork_from_base() -> TestResult {
+    const S0: u64 = 0xf0;
+    const S1: u64 = ForkedMemory::S1;
+    const P1: u64 = 0xf2;
+    const U0: u64 = ForkedMemory::U0;
+    const U1: u64 = 0xf4;
+    const U2: u64 = 0xf5;
+    const U3: u64 = 0xf6;
+    const U4: u64 = 0xf7;
+    prepare()?;
+    let len = 4 * page_size();
+    let shared = Region::anon(len)?;
+    shared.fill_all(S0);
+    let unshared = Region::anon(len)?;
+    unshared.fill_all(U0);
+    unshared.unshare()?;
+    let (from_child, child_tx) = pipe()?;
+    let (child_rx, to_child) = pipe()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe {
+        a.migrate_from(v1, BASE)?;
+        b.migrate_from(v2, BASE)?;
+    }
+    a.run(|| {
+        unshared.fill_all(U1);
+        Ok(())
+    })?;
+    b.run(|| {
+        unshared.fill_all(U2);
+        shared.fill_all(S1);
+        Ok(())
+    })?;
+
+    // SAFETY: the child only reads and writes memory through Region (no
+    // allocation, no lock) and uses the pipes and mmview.
+    let child = unsafe {
+        fork(|| {
+            let mine = ForkedMemory {
+                shared,
+                unshared,
+                parent_view: v1,
+            };
+            mine.check(&child_tx, &child_rx)
+        })
+    }?;
+    drop(child_tx);
+    drop(child_rx);
+    if from_child.recv() != Some(1) {
+        child.expect_success("the forked child", fork_child_failure)?;
+        fail!("the forked child exited without reporting");
+    }
+    let checks = check_all([
+        shared
+            .verify_all(S1)
+            .context("base: shared data after the child's stores"),
+        unshared
+            .verify_all(U0)
+            .context("base: unshared data after the child's stores"),
+        a.run(|| {
+            unshared.verify_all(U1)?;
+            shared.verify_all(S1)
+        })
+        .context("view 1 after the child's stores"),
+        b.run(|| unshared.verify_all(U2))
+            .context("view 2 after the child's stores"),
+    ]);
+    // The parent writes, in a view and in the base, before the child checks.
+    let writes = a.run(|| {
+        shared.fill_all(P1);
+        unshared.fill_all(U3);
+        Ok(())
+    });
+    unshared.fill_all(U4);
+    let released = to_child.send(1);
+    child.expect_success("the forked child", fork_child_failure)?;
+    checks?;
+    writes?;
+    ensure!(released, "could not let the child go on");
+    check_all([
+        shared
+            .verify_all(P1)
+            .context("base: shared data written in view 1 after the fork"),
+        unshared.verify_all(U4).context("base: unshared data"),
+        a.run(|| unshared.verify_all(U3)).context("view 1"),
+        b.run(|| {
+            unshared.verify_all(U2)?;
+            shared.verify_all(P1)
+        })
+        .context("view 2"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let tests = tests();
+        let mut names: Vec<&str> = tests.iter().map(Test::name).collect();
+        assert!(names.iter().all(|n| n.starts_with("views_")));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn fork_codes_are_explained() {
+        for code in 10..=18 {
+            assert!(fork_child_failure(code).contains(": "), "{code}");
+        }
+        assert_eq!(fork_child_failure(3), "the child exited with status 3");
+    }
+
+    #[test]
+    fn populated_bytes() {
+        assert_eq!(POPULATED, (8 + 32 + 16 + 1) * MIB);
+    }
+}
