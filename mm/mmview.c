@@ -8,10 +8,13 @@
  * decodes the operation and holds all policy.
  */
 #include <linux/hugetlb.h>
+#include <linux/file.h>
 #include <linux/init.h>
 #include <linux/ksm.h>
 #include <linux/mm.h>
 #include <linux/mm_inline.h>
+#include <linux/mman.h>
+#include <linux/mempolicy.h>
 #include <linux/mmap_lock.h>
 #include <linux/mmu_context.h>
 #include <linux/mmu_notifier.h>
@@ -20,12 +23,15 @@
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/syscalls.h>
 #include <linux/sysctl.h>
 #include <linux/userfaultfd_k.h>
+
+#include <asm/tlb.h>
 
 #include "internal.h"
 #include "vma.h"
@@ -788,4 +794,277 @@ void mmview_fork_prepare(struct mm_struct *mm)
 						      vma->vm_end - vma->vm_start,
 						      NULL);
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * Layout replication: what munmap() and mmap() do to one member, they do
+ * to all (mmview_rs_replicate() drives it over the registry).
+ */
+
+/**
+ * mmview_munmap_one - take [@start, @end) out of one member
+ * @mm: the member
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * If the mappings cannot be split (no memory), their pages in the range
+ * are zapped at least, so that the member sees no stale data there (a
+ * view's shared private mappings then fault on the base, which has no
+ * mapping: SIGSEGV, as after a munmap()).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
+		      unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+	LIST_HEAD(uf);
+	int err;
+
+	mmap_assert_write_locked(mm);
+	err = do_vmi_munmap(&vmi, mm, start, end - start, &uf, false);
+	if (!err)
+		return 0;
+	vma_iter_set(&vmi, start);
+	for_each_vma_range(vmi, vma, end)
+		zap_page_range_single(vma, max(start, vma->vm_start),
+				      min(end, vma->vm_end) -
+				      max(start, vma->vm_start), NULL);
+	return err;
+}
+
+/**
+ * mmview_clone_range - give @dst the mappings of @src over [@start, @end)
+ * @dst: a member
+ * @src: the member that mapped the range
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * Replaces whatever @dst maps there by clones of @src's mappings, clipped
+ * to the range: same file (referenced again, ->open() called; a
+ * MAP_SHARED anonymous mapping stays one shmem object), flags, pgoff and
+ * anon_vma; no page is copied (they fill from the base, or from the file).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0, or a negative errno with @dst's range partly mapped.
+ */
+int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
+		       unsigned long start, unsigned long end)
+{
+	VMA_ITERATOR(vmi, src, start);
+	struct vm_area_struct *vma, *tmp;
+	unsigned long s, e, charge;
+	int err;
+
+	err = mmview_munmap_one(dst, start, end);
+	if (err)
+		return err;
+	for_each_vma_range(vmi, vma, end) {
+		s = max(start, vma->vm_start);
+		e = min(end, vma->vm_end);
+		charge = 0;
+		if (vma->vm_flags & VM_ACCOUNT) {
+			if (security_vm_enough_memory_mm(dst, (e - s) >> PAGE_SHIFT))
+				return -ENOMEM;
+			charge = (e - s) >> PAGE_SHIFT;
+		}
+		err = -ENOMEM;
+		tmp = vm_area_dup(vma);
+		if (!tmp)
+			goto unacct;
+		tmp->vm_start = s;
+		tmp->vm_end = e;
+		tmp->vm_pgoff = vma->vm_pgoff + ((s - vma->vm_start) >> PAGE_SHIFT);
+		tmp->vm_mm = dst;
+		if (vma_dup_policy(vma, tmp))
+			goto free;
+		if (tmp->anon_vma && anon_vma_clone(tmp, vma))
+			goto policy;
+		if (is_vm_hugetlb_page(tmp))
+			hugetlb_dup_vma_private(tmp);
+		if (tmp->vm_file)
+			get_file(tmp->vm_file);
+		if (vma_link(dst, tmp)) {
+			if (tmp->vm_file)
+				fput(tmp->vm_file);
+			unlink_anon_vmas(tmp);
+			goto policy;
+		}
+		vm_stat_account(dst, tmp->vm_flags, vma_pages(tmp));
+		if (tmp->vm_ops && tmp->vm_ops->open)
+			tmp->vm_ops->open(tmp);
+		if (!mmview_flags_synced(tmp->vm_flags) &&
+		    (tmp->vm_flags & (VM_PFNMAP | VM_MIXEDMAP))) {
+			err = copy_page_range(tmp, vma);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+
+policy:
+	mpol_put(vma_policy(tmp));
+free:
+	vm_area_free(tmp);
+unacct:
+	vm_unacct_memory(charge);
+	return err;
+}
+
+/**
+ * mmview_replicate_munmap - munmap(): after @mm unmapped a range, unmap it
+ * in every other member
+ * @mm: the calling thread's mm, in a family
+ * @start: the start of the range
+ * @len: its length
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0, or -ENOMEM if a member could not be split (its pages in the
+ * range are gone then, see mmview_munmap_one()).
+ */
+int mmview_replicate_munmap(struct mm_struct *mm, unsigned long start,
+			    size_t len)
+{
+	mmap_assert_write_locked(mm);
+	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_MUNMAP, start,
+				   start + PAGE_ALIGN(len));
+}
+
+/**
+ * mmview_replicate_mmap - mmap_region(): @mm mapped [@addr, @addr + @len);
+ * map it in every other member
+ * @mm: the calling thread's mm, in a family
+ * @addr: the address of the new mapping
+ * @len: its length
+ * @ret: what mmap_region() returns on success (@addr)
+ *
+ * Private mappings get their anon_vma now, shared by all members (see
+ * mmview_family_create_locked()). If a member cannot take the mapping, the
+ * range is unmapped everywhere and the mmap() fails.
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: @ret, or a negative errno.
+ */
+unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
+				    unsigned long len, unsigned long ret)
+{
+	unsigned long end = addr + PAGE_ALIGN(len);
+	VMA_ITERATOR(vmi, mm, addr);
+	struct vm_area_struct *vma;
+	int err = 0;
+
+	mmap_assert_write_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (!(vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
+				       VM_HUGETLB)) && anon_vma_prepare(vma)) {
+			err = -ENOMEM;
+			break;
+		}
+	}
+	if (!err)
+		err = mmview_rs_replicate(mm, MMVIEW_REPLICATE_CLONE, addr, end);
+	if (!err)
+		return ret;
+	mmview_munmap_one(mm, addr, end);
+	mmview_rs_replicate(mm, MMVIEW_REPLICATE_MUNMAP, addr, end);
+	return err;
+}
+
+/*
+ * Give the mappings of @mm in [@start, @end) the access flags @access, as
+ * mprotect() would (holes skipped).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+static int mmview_protect_range(struct mm_struct *mm, struct mmu_gather *tlb,
+				unsigned long start, unsigned long end,
+				vm_flags_t access)
+{
+	struct vm_area_struct *vma, *prev;
+	VMA_ITERATOR(vmi, mm, start);
+	unsigned long nstart = start;
+	int err;
+
+	vma = vma_find(&vmi, end);
+	if (!vma)
+		return 0;
+	prev = vma_prev(&vmi);
+	if (start > vma->vm_start)
+		prev = vma;
+	for_each_vma_range(vmi, vma, end) {
+		vm_flags_t newflags = (vma->vm_flags & ~VM_ACCESS_FLAGS) | access;
+
+		nstart = max(nstart, vma->vm_start);
+		err = mprotect_fixup(&vmi, tlb, vma, &prev, nstart,
+				     min(vma->vm_end, end), newflags);
+		if (err)
+			return err;
+		nstart = vma_iter_end(&vmi);
+	}
+	return 0;
+}
+
+/**
+ * mmview_protect_one - give one member the protection @src has over
+ * [@start, @end)
+ * @dst: the member
+ * @src: the member whose mprotect() changed the range
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno (the range partly changed, as a failed
+ * mprotect() leaves it).
+ */
+int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
+		       unsigned long start, unsigned long end)
+{
+	VMA_ITERATOR(vmi, src, start);
+	struct vm_area_struct *vma;
+	struct mmu_gather tlb;
+	int err = 0;
+
+	mmap_assert_write_locked(dst);
+	tlb_gather_mmu(&tlb, dst);
+	for_each_vma_range(vmi, vma, end) {
+		err = mmview_protect_range(dst, &tlb, max(start, vma->vm_start),
+					   min(end, vma->vm_end),
+					   vma->vm_flags & VM_ACCESS_FLAGS);
+		if (err)
+			break;
+	}
+	tlb_finish_mmu(&tlb);
+	return err;
+}
+
+/**
+ * mmview_replicate_mprotect - mprotect(): after @mm changed a shared range,
+ * change it in every other member
+ * @mm: the calling thread's mm, in a family
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * An unshared range changes in the calling thread's view only (a range
+ * mixing both was refused, mmview_mprotect_check()).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
+			      unsigned long end)
+{
+	struct vm_area_struct *vma = find_vma_intersection(mm, start, end);
+
+	mmap_assert_write_locked(mm);
+	if (!vma || (vma->vm_flags & VM_MMVIEW_UNSHARED))
+		return 0;
+	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_PROTECT, start, end);
 }

@@ -105,6 +105,25 @@ void mmview_fork_prepare(struct mm_struct *mm);
 int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
 
+/* Layout replication: mm/mmap.c calls these, Rust drives them. */
+#define MMVIEW_REPLICATE_MUNMAP	0
+#define MMVIEW_REPLICATE_CLONE	1
+#define MMVIEW_REPLICATE_PROTECT	2
+int mmview_rs_replicate(struct mm_struct *mm, int op, unsigned long start,
+			unsigned long end);
+int mmview_replicate_munmap(struct mm_struct *mm, unsigned long start,
+			    size_t len);
+unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
+				    unsigned long len, unsigned long ret);
+int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
+			      unsigned long end);
+int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
+		      unsigned long end);
+int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
+		       unsigned long start, unsigned long end);
+int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
+		       unsigned long start, unsigned long end);
+
 /*
  * Whether a member's mapping with @vm_flags fills from the base: private,
  * shared-designated, and neither hugetlb nor a PFN mapping.
@@ -186,6 +205,24 @@ static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
 static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 					      unsigned long addr) { }
 static inline void mmview_fork_prepare(struct mm_struct *mm) { }
+static inline int mmview_replicate_munmap(struct mm_struct *mm,
+					  unsigned long start, size_t len)
+{
+	return 0;
+}
+static inline int mmview_replicate_mprotect(struct mm_struct *mm,
+					    unsigned long start,
+					    unsigned long end)
+{
+	return 0;
+}
+static inline unsigned long mmview_replicate_mmap(struct mm_struct *mm,
+						  unsigned long addr,
+						  unsigned long len,
+						  unsigned long ret)
+{
+	return ret;
+}
 static inline int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 					 struct vm_area_struct *src_vma)
 {

@@ -162,3 +162,72 @@ pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_fam
         view.put();
     }
 }
+
+/// C: replays a layout change that `mm` made on every other member of its
+/// family: `MMVIEW_REPLICATE_MUNMAP` unmaps `[start, end)`,
+/// `MMVIEW_REPLICATE_CLONE` replaces it by clones of `mm`'s mappings,
+/// `MMVIEW_REPLICATE_PROTECT` gives it `mm`'s protection.
+///
+/// Every member is visited even after a failed munmap (each one's data
+/// must go); a failed clone or protect stops at once (for a clone, the
+/// caller unmaps the range everywhere). Returns 0 or the first error, as a
+/// negative errno.
+///
+/// # Safety
+///
+/// The caller holds the family's mmap_lock for writing and a reference on
+/// `mm`, a member of a family.
+#[no_mangle]
+pub unsafe extern "C" fn mmview_rs_replicate(
+    mm: *mut bindings::mm_struct,
+    op: kernel::ffi::c_int,
+    start: kernel::ffi::c_ulong,
+    end: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_int {
+    // SAFETY: the caller holds a reference on `mm`.
+    let Some(mm) = (unsafe { Mm::from_raw(mm) }) else {
+        return 0;
+    };
+    let fam = mm.family();
+    if fam.is_null() {
+        return 0;
+    }
+    // SAFETY: `mm` keeps `fam` alive; the registry is used under the
+    // family's lock, which the caller holds for writing.
+    let raw = unsafe { (*fam).registry };
+    if raw.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null registry is a boxed `Family`, not used elsewhere
+    // while the caller holds the lock for writing.
+    let family = unsafe { &*raw.cast::<Family>() };
+    let mut first_err = 0;
+    for (_, _, view) in family.registry.iter() {
+        if view.0 == mm {
+            continue;
+        }
+        let err = match op as u32 {
+            // SAFETY: `view` is a live member; the family's lock is held
+            // for writing.
+            bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
+                bindings::mmview_munmap_one(view.0.as_ptr(), start, end)
+            },
+            // SAFETY: as above; `mm` is a member too.
+            bindings::MMVIEW_REPLICATE_CLONE => unsafe {
+                bindings::mmview_clone_range(view.0.as_ptr(), mm.as_ptr(), start, end)
+            },
+            // SAFETY: as above.
+            bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
+                bindings::mmview_protect_one(view.0.as_ptr(), mm.as_ptr(), start, end)
+            },
+            _ => -(bindings::EINVAL as kernel::ffi::c_int),
+        };
+        if err != 0 && first_err == 0 {
+            first_err = err;
+            if op as u32 != bindings::MMVIEW_REPLICATE_MUNMAP {
+                break;
+            }
+        }
+    }
+    first_err
+}

@@ -47,6 +47,9 @@ pub fn tests() -> Vec<Test> {
         views_exit_releases,
         views_exec_releases,
         views_fork_from_base,
+        views_layout_mmap_munmap,
+        views_layout_mprotect,
+        views_thread_created_in_view,
     ]
 }
 
@@ -1458,6 +1461,252 @@ fn views_fork_from_base() -> TestResult {
         })
         .context("view 2"),
     ])
+}
+
+/// Whether the calling thread's address space maps any of `[start, end)`,
+/// from /proc/thread-self/maps (which shows the thread's view).
+fn thread_maps(start: usize, end: usize) -> TestResult<bool> {
+    let maps = std::fs::read_to_string("/proc/thread-self/maps")
+        .context("reading /proc/thread-self/maps")?;
+    for line in maps.lines() {
+        let range = line.split_whitespace().next().unwrap_or("");
+        let Some((s, e)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(s), Ok(e)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16)) else {
+            continue;
+        };
+        if s < end && start < e {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// mmap() and munmap() while views exist take effect in every view: a
+/// private mapping made in view 1 is there, with the same data, in the base
+/// and in view 2; a MAP_SHARED anonymous mapping made in the base is one
+/// object in every view; a mapping unmapped in view 2 is gone from all.
+fn views_layout_mmap_munmap() -> TestResult {
+    const P1: u64 = 0x1a1a;
+    const P2: u64 = 0x2b2b;
+    const P3: u64 = 0x3c3c;
+    prepare()?;
+    let page = page_size();
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+
+    let private = a.run(|| Region::anon(8 * page)).context("mmap in view 1")?;
+    let (start, end) = (private.addr(), private.addr() + private.len());
+    ensure!(
+        thread_maps(start, end)?,
+        "the base has no mapping that view 1 made"
+    );
+    ensure!(
+        b.run(|| thread_maps(start, end))?,
+        "view 2 has no mapping that view 1 made"
+    );
+    a.run(|| {
+        private.fill_all(P1);
+        Ok(())
+    })?;
+    private.verify_all(P1).context("base: data view 1 stored")?;
+    b.run(|| private.verify_all(P1))
+        .context("view 2: data view 1 stored")?;
+    b.run(|| {
+        private.fill(0, page, P2);
+        Ok(())
+    })?;
+    a.run(|| private.verify(0, page, P2))
+        .context("view 1: a store of view 2")?;
+    private
+        .verify(0, page, P2)
+        .context("base: a store of view 2")?;
+
+    let shm = Region::anon_shared(4 * page).context("MAP_SHARED|MAP_ANONYMOUS in the base")?;
+    b.run(|| {
+        shm.fill_all(P3);
+        Ok(())
+    })?;
+    shm.verify_all(P3)
+        .context("base: MAP_SHARED data stored in view 2")?;
+    a.run(|| shm.verify_all(P3))
+        .context("view 1: MAP_SHARED data stored in view 2")?;
+
+    b.run(|| {
+        // SAFETY: nothing refers to the region any more but its address.
+        if unsafe { libc::munmap(start as *mut libc::c_void, end - start) } != 0 {
+            fail!("munmap in view 2: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    })?;
+    ensure!(
+        !b.run(|| thread_maps(start, end))?,
+        "view 2 still maps what it unmapped"
+    );
+    ensure!(
+        !thread_maps(start, end)?,
+        "the base still maps what view 2 unmapped"
+    );
+    ensure!(
+        !a.run(|| thread_maps(start, end))?,
+        "view 1 still maps what view 2 unmapped"
+    );
+    Ok(())
+}
+
+/// A thread started inside a view (its stack mapped after CREATE) starts
+/// in that view, runs, sees shared memory, and exits cleanly; its stack
+/// is unmapped in every view.
+fn views_thread_created_in_view() -> TestResult {
+    const P: u64 = 0x7e7e;
+    prepare()?;
+    let shared = Region::anon(4 * page_size())?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    let seen = a.run(|| {
+        let shared = &shared;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> TestResult<ViewId> {
+                    shared.fill_all(P);
+                    mmview::current().context("MMVIEW_CURRENT in the new thread")
+                })
+                .join()
+                .map_err(|_| crate::check::Failure::new("the new thread panicked"))?
+        })
+    })?;
+    ensure_eq!(seen, v1, "the view of a thread created in view 1");
+    shared
+        .verify_all(P)
+        .context("base: data the new thread stored")
+}
+
+/// The permissions (`rw-p`, ...) of the mapping at `addr` in the calling
+/// thread's view, from /proc/thread-self/maps.
+fn thread_perms(addr: usize) -> TestResult<String> {
+    let maps = std::fs::read_to_string("/proc/thread-self/maps")
+        .context("reading /proc/thread-self/maps")?;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Some((s, e)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(s), Ok(e)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16)) else {
+            continue;
+        };
+        if s <= addr && addr < e {
+            return Ok(perms.to_string());
+        }
+    }
+    fail!("no mapping at {addr:#x} in /proc/thread-self/maps")
+}
+
+/// mprotect() of a shared range in a view changes it in every view (the
+/// data stays); of an unshared range, in the calling view only; a range
+/// mixing both is EACCES.
+fn views_layout_mprotect() -> TestResult {
+    const P: u64 = 0x9090;
+    prepare()?;
+    let page = page_size();
+    let shared = Region::anon(4 * page)?;
+    shared.fill_all(P);
+    let unshared = Region::anon(4 * page)?;
+    unshared.fill_all(P);
+    unshared.unshare()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    let protect = |r: &Region, off: usize, len: usize, prot: libc::c_int| -> TestResult {
+        // SAFETY: changes the protection of our own mapping only.
+        if unsafe { libc::mprotect((r.addr() + off) as *mut libc::c_void, len, prot) } != 0 {
+            fail!("mprotect: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // Shared: pages 1-2 read-only, from view 1.
+    a.run(|| protect(&shared, page, 2 * page, libc::PROT_READ))?;
+    for (who, perms) in [
+        ("base", thread_perms(shared.addr() + page)?),
+        ("view 1", a.run(|| thread_perms(shared.addr() + page))?),
+        ("view 2", b.run(|| thread_perms(shared.addr() + page))?),
+    ] {
+        ensure_eq!(
+            perms.as_str(),
+            "r--p",
+            "{who}: a shared page view 1 made read-only"
+        );
+    }
+    ensure_eq!(
+        b.run(|| thread_perms(shared.addr()))?.as_str(),
+        "rw-p",
+        "view 2: the page before the range"
+    );
+    b.run(|| shared.verify_all(P))
+        .context("view 2: data after mprotect")?;
+    shared.verify_all(P).context("base: data after mprotect")?;
+    // Unshared: read-only in view 2 only.
+    b.run(|| protect(&unshared, 0, 4 * page, libc::PROT_READ))?;
+    ensure_eq!(
+        b.run(|| thread_perms(unshared.addr()))?.as_str(),
+        "r--p",
+        "view 2: its unshared copy, made read-only"
+    );
+    ensure_eq!(
+        thread_perms(unshared.addr())?.as_str(),
+        "rw-p",
+        "base: an unshared range view 2 made read-only"
+    );
+    ensure_eq!(
+        a.run(|| thread_perms(unshared.addr()))?.as_str(),
+        "rw-p",
+        "view 1: an unshared range view 2 made read-only"
+    );
+    a.run(|| {
+        unshared.fill_all(P + 1);
+        Ok(())
+    })?;
+    b.run(|| unshared.verify_all(P))
+        .context("view 2: its read-only copy")?;
+    // Mixed: EACCES, nothing changed.
+    let (lo, hi) = if shared.addr() < unshared.addr() {
+        (shared.addr(), unshared.addr() + unshared.len())
+    } else {
+        (unshared.addr(), shared.addr() + shared.len())
+    };
+    // SAFETY: fails (EACCES) without changing anything, checked below.
+    let ret = unsafe { libc::mprotect(lo as *mut libc::c_void, hi - lo, libc::PROT_READ) };
+    ensure!(
+        ret != 0,
+        "mprotect over shared and unshared memory succeeded"
+    );
+    ensure_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EACCES),
+        "errno of mprotect over shared and unshared memory"
+    );
+    ensure_eq!(
+        thread_perms(shared.addr())?.as_str(),
+        "rw-p",
+        "base after the EACCES"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
