@@ -1068,3 +1068,131 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 		return 0;
 	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_PROTECT, start, end);
 }
+
+/**
+ * mmview_zap_one - madvise(MADV_DONTNEED) of one member's shared range
+ * @mm: the member
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * Locks: the family's mmap_lock held (for reading is enough).
+ *
+ * Return: 0.
+ */
+int mmview_zap_one(struct mm_struct *mm, unsigned long start,
+		   unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_flags & (VM_MMVIEW_UNSHARED | VM_LOCKED | VM_PFNMAP |
+				     VM_HUGETLB))
+			continue;
+		zap_page_range_single(vma, max(start, vma->vm_start),
+				      min(end, vma->vm_end) -
+				      max(start, vma->vm_start), NULL);
+	}
+	return 0;
+}
+
+/**
+ * mmview_replicate_dontneed - madvise(MADV_DONTNEED, MADV_FREE) of a
+ * shared range: drop it in every other member first
+ * @mm: the calling thread's mm, in a family
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * The caller then drops its own pages, so no member keeps the old data.
+ *
+ * Locks: the family's mmap_lock held for reading.
+ */
+void mmview_replicate_dontneed(struct mm_struct *mm, unsigned long start,
+			       unsigned long end)
+{
+	mmview_rs_replicate(mm, MMVIEW_REPLICATE_ZAP, start, end);
+}
+
+/**
+ * mmview_expand_one - grow one member's stack down to @start
+ * @mm: the member
+ * @start: the new start of the stack
+ * @end: the end of the stack mapping
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0, or the error of expand_downwards() (the member's stack then
+ * stays smaller: a view's access there faults SIGSEGV).
+ */
+int mmview_expand_one(struct mm_struct *mm, unsigned long start,
+		      unsigned long end)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, end - 1);
+
+	mmap_assert_write_locked(mm);
+	if (!vma || !(vma->vm_flags & VM_GROWSDOWN) || vma->vm_start <= start)
+		return 0;
+	return expand_downwards(vma, start);
+}
+
+/**
+ * mmview_replicate_expand - a stack of @mm grew to [@start, @end): grow it
+ * in every other member
+ * @mm: the calling thread's mm, in a family
+ * @start: the stack's new start
+ * @end: its end
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_replicate_expand(struct mm_struct *mm, unsigned long start,
+			     unsigned long end)
+{
+	mmview_rs_replicate(mm, MMVIEW_REPLICATE_EXPAND, start, end);
+}
+
+/**
+ * mmview_brk_one - give one member @src's program break
+ * @dst: the member
+ * @src: the member whose brk() moved it
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0.
+ */
+int mmview_brk_one(struct mm_struct *dst, struct mm_struct *src)
+{
+	mmap_assert_write_locked(dst);
+	dst->brk = src->brk;
+	dst->start_brk = src->start_brk;
+	return 0;
+}
+
+/**
+ * mmview_replicate_brk - brk() of @mm moved the break over [@start, @end):
+ * every other member gets the new mappings (@grow) or loses them, and the
+ * new break
+ * @mm: the calling thread's mm, in a family
+ * @start: page-aligned start of the change
+ * @end: page-aligned end
+ * @grow: whether the heap grew
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0, or a negative errno if a member cannot take the new mappings
+ * (the caller then undoes the growth).
+ */
+int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
+			 unsigned long end, bool grow)
+{
+	int err;
+
+	err = mmview_rs_replicate(mm, grow ? MMVIEW_REPLICATE_CLONE :
+				  MMVIEW_REPLICATE_MUNMAP, start, end);
+	if (err && grow) {
+		mmview_rs_replicate(mm, MMVIEW_REPLICATE_MUNMAP, start, end);
+		return err;
+	}
+	mmview_rs_replicate(mm, MMVIEW_REPLICATE_BRK, start, end);
+	return err;
+}

@@ -109,6 +109,9 @@ int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 #define MMVIEW_REPLICATE_MUNMAP	0
 #define MMVIEW_REPLICATE_CLONE	1
 #define MMVIEW_REPLICATE_PROTECT	2
+#define MMVIEW_REPLICATE_ZAP		3
+#define MMVIEW_REPLICATE_EXPAND		4
+#define MMVIEW_REPLICATE_BRK		5
 int mmview_rs_replicate(struct mm_struct *mm, int op, unsigned long start,
 			unsigned long end);
 int mmview_replicate_munmap(struct mm_struct *mm, unsigned long start,
@@ -117,8 +120,19 @@ unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
 				    unsigned long len, unsigned long ret);
 int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 			      unsigned long end);
+int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
+			 unsigned long end, bool grow);
+void mmview_replicate_expand(struct mm_struct *mm, unsigned long start,
+			     unsigned long end);
+void mmview_replicate_dontneed(struct mm_struct *mm, unsigned long start,
+			       unsigned long end);
 int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end);
+int mmview_zap_one(struct mm_struct *mm, unsigned long start,
+		   unsigned long end);
+int mmview_expand_one(struct mm_struct *mm, unsigned long start,
+		      unsigned long end);
+int mmview_brk_one(struct mm_struct *dst, struct mm_struct *src);
 int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
 int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
@@ -216,6 +230,18 @@ static inline int mmview_replicate_mprotect(struct mm_struct *mm,
 {
 	return 0;
 }
+static inline int mmview_replicate_brk(struct mm_struct *mm,
+				       unsigned long start, unsigned long end,
+				       bool grow)
+{
+	return 0;
+}
+static inline void mmview_replicate_expand(struct mm_struct *mm,
+					   unsigned long start,
+					   unsigned long end) { }
+static inline void mmview_replicate_dontneed(struct mm_struct *mm,
+					     unsigned long start,
+					     unsigned long end) { }
 static inline unsigned long mmview_replicate_mmap(struct mm_struct *mm,
 						  unsigned long addr,
 						  unsigned long len,

@@ -166,7 +166,10 @@ pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_fam
 /// C: replays a layout change that `mm` made on every other member of its
 /// family: `MMVIEW_REPLICATE_MUNMAP` unmaps `[start, end)`,
 /// `MMVIEW_REPLICATE_CLONE` replaces it by clones of `mm`'s mappings,
-/// `MMVIEW_REPLICATE_PROTECT` gives it `mm`'s protection.
+/// `MMVIEW_REPLICATE_PROTECT` gives it `mm`'s protection,
+/// `MMVIEW_REPLICATE_ZAP` drops its shared pages (`MADV_DONTNEED`),
+/// `MMVIEW_REPLICATE_EXPAND` grows the stack ending at `end` down to
+/// `start`, `MMVIEW_REPLICATE_BRK` copies `mm`'s program break.
 ///
 /// Every member is visited even after a failed munmap (each one's data
 /// must go); a failed clone or protect stops at once (for a clone, the
@@ -175,8 +178,9 @@ pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_fam
 ///
 /// # Safety
 ///
-/// The caller holds the family's mmap_lock for writing and a reference on
-/// `mm`, a member of a family.
+/// The caller holds the family's mmap_lock (for writing; for reading is
+/// enough for `MMVIEW_REPLICATE_ZAP`, which changes no layout) and a
+/// reference on `mm`, a member of a family.
 #[no_mangle]
 pub unsafe extern "C" fn mmview_rs_replicate(
     mm: *mut bindings::mm_struct,
@@ -193,13 +197,14 @@ pub unsafe extern "C" fn mmview_rs_replicate(
         return 0;
     }
     // SAFETY: `mm` keeps `fam` alive; the registry is used under the
-    // family's lock, which the caller holds for writing.
+    // family's lock, which the caller holds.
     let raw = unsafe { (*fam).registry };
     if raw.is_null() {
         return 0;
     }
-    // SAFETY: a non-null registry is a boxed `Family`, not used elsewhere
-    // while the caller holds the lock for writing.
+    // SAFETY: a non-null registry is a boxed `Family`, changed only under
+    // the lock held for writing, which nobody does while the caller holds
+    // the lock; only read here.
     let family = unsafe { &*raw.cast::<Family>() };
     let mut first_err = 0;
     for (_, _, view) in family.registry.iter() {
@@ -219,6 +224,18 @@ pub unsafe extern "C" fn mmview_rs_replicate(
             // SAFETY: as above.
             bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
                 bindings::mmview_protect_one(view.0.as_ptr(), mm.as_ptr(), start, end)
+            },
+            // SAFETY: as above (held for reading is enough for a zap).
+            bindings::MMVIEW_REPLICATE_ZAP => unsafe {
+                bindings::mmview_zap_one(view.0.as_ptr(), start, end)
+            },
+            // SAFETY: as above.
+            bindings::MMVIEW_REPLICATE_EXPAND => unsafe {
+                bindings::mmview_expand_one(view.0.as_ptr(), start, end)
+            },
+            // SAFETY: as above.
+            bindings::MMVIEW_REPLICATE_BRK => unsafe {
+                bindings::mmview_brk_one(view.0.as_ptr(), mm.as_ptr())
             },
             _ => -(bindings::EINVAL as kernel::ffi::c_int),
         };

@@ -49,6 +49,9 @@ pub fn tests() -> Vec<Test> {
         views_fork_from_base,
         views_layout_mmap_munmap,
         views_layout_mprotect,
+        views_layout_dontneed,
+        views_layout_brk,
+        views_layout_stack_growth,
         views_thread_created_in_view,
     ]
 }
@@ -1707,6 +1710,193 @@ fn views_layout_mprotect() -> TestResult {
         "base after the EACCES"
     );
     Ok(())
+}
+
+/// madvise(MADV_DONTNEED) of a shared range in a view drops the pages in
+/// every view (all read zeros afterwards); of an unshared range, only the
+/// calling view's copy.
+fn views_layout_dontneed() -> TestResult {
+    const P: u64 = 0xd0d0;
+    prepare()?;
+    let page = page_size();
+    let shared = Region::anon(4 * page)?;
+    shared.fill_all(P);
+    let unshared = Region::anon(4 * page)?;
+    unshared.fill_all(P);
+    unshared.unshare()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    // View 2 maps the shared pages before view 1 drops them.
+    b.run(|| shared.verify_all(P)).context("view 2 before")?;
+    let dontneed = |r: &Region, off: usize, len: usize| -> TestResult {
+        // SAFETY: drops the pages of our own anonymous mapping.
+        if unsafe {
+            libc::madvise(
+                (r.addr() + off) as *mut libc::c_void,
+                len,
+                libc::MADV_DONTNEED,
+            )
+        } != 0
+        {
+            fail!(
+                "madvise(MADV_DONTNEED): {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    };
+    a.run(|| dontneed(&shared, 0, 2 * page))?;
+    shared
+        .verify_zero(0, 2 * page)
+        .context("base: shared pages view 1 dropped")?;
+    b.run(|| shared.verify_zero(0, 2 * page))
+        .context("view 2: shared pages view 1 dropped")?;
+    a.run(|| shared.verify_zero(0, 2 * page))
+        .context("view 1: shared pages it dropped")?;
+    shared
+        .verify(2 * page, 2 * page, P)
+        .context("base: the shared pages kept")?;
+    b.run(|| shared.verify(2 * page, 2 * page, P))
+        .context("view 2: the shared pages kept")?;
+
+    a.run(|| dontneed(&unshared, 0, 4 * page))?;
+    a.run(|| unshared.verify_zero(0, 4 * page))
+        .context("view 1: its dropped unshared copy")?;
+    unshared
+        .verify_all(P)
+        .context("base: an unshared range view 1 dropped")?;
+    b.run(|| unshared.verify_all(P))
+        .context("view 2: an unshared range view 1 dropped")
+}
+
+/// brk() while views exist: the heap a view grows is there, shared, in the
+/// base and the other views; shrinking it in the base removes it from all.
+fn views_layout_brk() -> TestResult {
+    const P: u64 = 0xb4b4;
+    prepare()?;
+    let page = page_size();
+    let len = 16 * page;
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    let old = a.run(|| {
+        // SAFETY: moves the break beyond malloc's heap (prepare() keeps
+        // malloc from moving it) and moves it back below.
+        let old = unsafe { libc::sbrk(len as libc::intptr_t) };
+        if old as isize == -1 {
+            fail!(
+                "sbrk(+{len}) in view 1: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(old as usize)
+    })?;
+    let heap = old.next_multiple_of(page);
+    let end = old + len;
+    let region = Region::at(heap, end - heap);
+    a.run(|| {
+        region.fill_all(P);
+        Ok(())
+    })?;
+    region
+        .verify_all(P)
+        .context("base: heap grown and written in view 1")?;
+    b.run(|| region.verify_all(P))
+        .context("view 2: heap grown and written in view 1")?;
+    // SAFETY: as above.
+    if unsafe { libc::sbrk(-(len as libc::intptr_t)) } as isize == -1 {
+        fail!(
+            "sbrk(-{len}) in the base: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    ensure!(
+        !thread_maps(heap, end)?,
+        "the base still maps the heap it shrank"
+    );
+    ensure!(
+        !a.run(|| thread_maps(heap, end))?,
+        "view 1 still maps the heap the base shrank"
+    );
+    ensure!(
+        !b.run(|| thread_maps(heap, end))?,
+        "view 2 still maps the heap the base shrank"
+    );
+    // SAFETY: reads the break only.
+    let now = a.run(|| Ok(unsafe { libc::sbrk(0) } as usize))?;
+    ensure_eq!(
+        now,
+        old,
+        "the break seen from view 1 after the base shrank it"
+    );
+    Ok(())
+}
+
+/// Recurses `depth` times with a 64 KiB frame each, then runs `f` on the
+/// deepest frame's buffer.
+#[inline(never)]
+fn deep_stack(depth: usize, f: &mut dyn FnMut(&mut [u8]) -> TestResult) -> TestResult {
+    let mut frame = [0u8; 64 * 1024];
+    std::hint::black_box(&mut frame);
+    if depth == 0 {
+        return f(&mut frame);
+    }
+    let r = deep_stack(depth - 1, f);
+    std::hint::black_box(&mut frame);
+    r
+}
+
+/// The main thread's stack grows while it runs in a view: the grown part
+/// is there, shared, in the base (another thread reads what the deepest
+/// frame holds).
+fn views_layout_stack_growth() -> TestResult {
+    prepare()?;
+    let reader = ViewThread::spawn("reader-in-base")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule; the main thread's stack is shared.
+    unsafe { migrate_from(v1, BASE, "the main thread")? };
+    // 3 MiB below: beyond the 1 MiB prepare() grew before CREATE.
+    let result = deep_stack(48, &mut |buf: &mut [u8]| {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let (addr, len) = (buf.as_ptr() as usize, buf.len());
+        ensure!(
+            thread_maps(addr, addr + len)?,
+            "view 1 does not map its own stack"
+        );
+        reader.run(|| {
+            ensure!(
+                thread_maps(addr, addr + len)?,
+                "the base has no mapping of view 1's grown stack"
+            );
+            // SAFETY: the buffer is alive (its frame is waiting for us) and
+            // only read.
+            let seen = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
+            match seen
+                .iter()
+                .enumerate()
+                .find(|&(i, &b)| b != (i % 251) as u8)
+            {
+                Some((i, b)) => fail!("base: byte {i} of the grown stack is {b}"),
+                None => Ok(()),
+            }
+        })
+    });
+    // SAFETY: back to the base, whose memory is the same.
+    unsafe { migrate_from(BASE, v1, "the main thread")? };
+    result
 }
 
 #[cfg(test)]

@@ -108,6 +108,12 @@ impl Region {
         Ok(region)
     }
 
+    /// The memory at `[addr, addr + len)`, mapped by someone else (a heap
+    /// grown with `sbrk`), which the caller keeps mapped while it uses it.
+    pub fn at(addr: usize, len: usize) -> Region {
+        Region { addr, len }
+    }
+
     /// `len` bytes of `MAP_SHARED | MAP_ANONYMOUS` memory.
     pub fn anon_shared(len: usize) -> TestResult<Region> {
         Self::map(len, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1)
