@@ -10,6 +10,7 @@
 #include <linux/hugetlb.h>
 #include <linux/file.h>
 #include <linux/init.h>
+#include <linux/jump_label.h>
 #include <linux/ksm.h>
 #include <linux/mm.h>
 #include <linux/mm_inline.h>
@@ -19,6 +20,8 @@
 #include <linux/mmu_context.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mmview.h>
+#include <linux/page_ext.h>
+#include <linux/page_table_check.h>
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
@@ -327,7 +330,8 @@ void mmview_family_destroy_locked(struct mm_struct *mm)
 }
 
 /**
- * mmview_add_view_locked - make @view, from mmview_dup_mm(), a member
+ * mmview_add_view_locked - put @view, from mmview_dup_mm(), on the family's
+ * member list, with its id
  * @view: the new view
  * @id: its id
  *
@@ -340,11 +344,10 @@ void mmview_add_view_locked(struct mm_struct *view, u64 id)
 	struct mmview_family *fam = mmview_family(mmap_lock_mm(view));
 
 	mmap_assert_write_locked(view);
-	refcount_inc(&fam->refs);
+	VM_WARN_ON_ONCE(mmview_family(view) != fam);
 	view->mmview_id = id;
 	spin_lock(&fam->mms_lock);
 	list_add_tail(&view->mmview_node, &fam->mms);
-	WRITE_ONCE(view->mmview_family, fam);
 	spin_unlock(&fam->mms_lock);
 }
 
@@ -1195,4 +1198,170 @@ int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
 	}
 	mmview_rs_replicate(mm, MMVIEW_REPLICATE_BRK, start, end);
 	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * The per-page count of view mappings: how many PTEs of family members
+ * other than the base map an anonymous page. Kept in page_ext (struct page
+ * does not grow), updated where the page table check hooks PTE changes
+ * (set_ptes(), ptep_get_and_clear() and friends, see page_table_check.h),
+ * behind a static key that the first MMVIEW_CREATE turns on. The base uses
+ * it to decide whether a write may reuse a page (wp_can_reuse_anon_folio()).
+ */
+
+DEFINE_STATIC_KEY_FALSE(mmview_count_key);
+
+static bool __init mmview_count_need(void)
+{
+	return true;
+}
+
+struct page_ext_operations page_mmview_ops = {
+	.size = sizeof(atomic_t),
+	.need = mmview_count_need,
+};
+
+static atomic_t *mmview_count_of(struct page_ext *ext)
+{
+	return page_ext_data(ext, &page_mmview_ops);
+}
+
+/* Adds @delta to the counts of @nr pages from @pfn, if they are anonymous. */
+static void mmview_count_pfns(unsigned long pfn, unsigned int nr, int delta)
+{
+	struct page_ext *ext;
+	struct page *page;
+	unsigned int i;
+
+	if (!pfn_valid(pfn) || is_zero_pfn(pfn))
+		return;
+	page = pfn_to_page(pfn);
+	if (!PageAnon(page))
+		return;
+	ext = page_ext_get(page);
+	if (!ext)
+		return;
+	for (i = 0; i < nr; i++) {
+		atomic_add(delta, mmview_count_of(ext));
+		ext = page_ext_next(ext);
+	}
+	page_ext_put(ext);
+}
+
+/* Whether @mm's mappings are counted: a family member, not the base. */
+static bool mmview_counted(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+
+	return fam && mm != fam->base;
+}
+
+/* set_ptes(): @nr PTEs from @ptep become @pte... Locks: their PTL. */
+void __mmview_count_ptes_set(struct mm_struct *mm, pte_t *ptep, pte_t pte,
+			     unsigned int nr)
+{
+	unsigned int i;
+
+	if (!mmview_counted(mm))
+		return;
+	for (i = 0; i < nr; i++) {
+		pte_t old = ptep_get(ptep + i);
+
+		if (pte_present(old))
+			mmview_count_pfns(pte_pfn(old), 1, -1);
+	}
+	if (pte_present(pte))
+		mmview_count_pfns(pte_pfn(pte), nr, 1);
+}
+
+/* ptep_get_and_clear() and friends: @pte was removed. Locks: its PTL. */
+void __mmview_count_pte_clear(struct mm_struct *mm, pte_t pte)
+{
+	if (mmview_counted(mm) && pte_present(pte))
+		mmview_count_pfns(pte_pfn(pte), 1, -1);
+}
+
+/* A page is freed: no view can map it. */
+void __mmview_count_free(struct page *page, unsigned int order)
+{
+	struct page_ext *ext = page_ext_get(page);
+	unsigned int i;
+
+	if (!ext)
+		return;
+	for (i = 0; i < (1U << order); i++) {
+		atomic_t *count = mmview_count_of(ext);
+
+		if (atomic_read(count)) {
+			VM_WARN_ON_ONCE_PAGE(1, page + i);
+			atomic_set(count, 0);
+		}
+		ext = page_ext_next(ext);
+	}
+	page_ext_put(ext);
+}
+
+/**
+ * mmview_count_enable - start counting view mappings (first CREATE)
+ *
+ * Locks: none; may sleep.
+ */
+void mmview_count_enable(void)
+{
+	if (!static_key_enabled(&mmview_count_key))
+		static_branch_enable(&mmview_count_key);
+}
+
+/**
+ * mmview_view_mappings - how many view PTEs map @folio
+ * @folio: a small anonymous folio mapped by the base at @addr
+ * @vma: the base's mapping (mmview_vma_is_master())
+ * @addr: the address
+ *
+ * With CONFIG_DEBUG_VM, checks the count against the members' PTEs at
+ * @addr: it may exceed them (a view mapping the page elsewhere, a view
+ * unmapping it meanwhile) but never fall short, or the base could reuse a
+ * page that someone else still maps.
+ *
+ * Locks: the family's mmap_lock and the base's PTL for @addr.
+ *
+ * Return: the count.
+ */
+int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
+			 unsigned long addr)
+{
+	struct page_ext *ext = page_ext_get(&folio->page);
+	int count = 0;
+
+	if (ext) {
+		count = atomic_read(mmview_count_of(ext));
+		page_ext_put(ext);
+	}
+#ifdef CONFIG_DEBUG_VM
+	{
+		struct mmview_family *fam = mmview_family(vma->vm_mm);
+		struct mm_struct *sib;
+		int seen = 0;
+
+		list_for_each_entry(sib, &fam->mms, mmview_node) {
+			pmd_t *pmd;
+			pte_t *pte;
+
+			if (sib == vma->vm_mm)
+				continue;
+			pmd = mm_find_pmd(sib, addr);
+			if (!pmd)
+				continue;
+			pte = pte_offset_map(pmd, addr);
+			if (!pte)
+				continue;
+			if (pte_present(ptep_get(pte)) &&
+			    pte_pfn(ptep_get(pte)) == folio_pfn(folio))
+				seen++;
+			pte_unmap(pte);
+		}
+		VM_WARN_ON_ONCE_FOLIO(seen > count, folio);
+	}
+#endif
+	return count;
 }

@@ -105,6 +105,10 @@ void mmview_fork_prepare(struct mm_struct *mm);
 int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
 
+void mmview_count_enable(void);
+int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
+			 unsigned long addr);
+
 /* Layout replication: mm/mmap.c calls these, Rust drives them. */
 #define MMVIEW_REPLICATE_MUNMAP	0
 #define MMVIEW_REPLICATE_CLONE	1
@@ -219,6 +223,12 @@ static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
 static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 					      unsigned long addr) { }
 static inline void mmview_fork_prepare(struct mm_struct *mm) { }
+static inline int mmview_view_mappings(struct folio *folio,
+				       struct vm_area_struct *vma,
+				       unsigned long addr)
+{
+	return 0;
+}
 static inline int mmview_replicate_munmap(struct mm_struct *mm,
 					  unsigned long start, size_t len)
 {

@@ -81,6 +81,9 @@ fn current_id() -> ViewId {
 fn create() -> Result<c_long> {
     let limit = max_views();
     let slot = Slot::new()?;
+    // SAFETY: no locks are held; turning the view-mapping count on is
+    // idempotent and harmless for processes without views.
+    unsafe { bindings::mmview_count_enable() };
     let mut guard = MmGuard::lock_current(Access::Write)?;
     let mm = guard.mm();
     let formed = mm.family().is_null();

@@ -52,6 +52,7 @@ pub fn tests() -> Vec<Test> {
         views_layout_dontneed,
         views_layout_brk,
         views_layout_stack_growth,
+        views_base_reuses_page_views_map,
         views_thread_created_in_view,
     ]
 }
@@ -1897,6 +1898,58 @@ fn views_layout_stack_growth() -> TestResult {
     // SAFETY: back to the base, whose memory is the same.
     unsafe { migrate_from(BASE, v1, "the main thread")? };
     result
+}
+
+/// The physical frame that backs `addr` in the base (the main thread's
+/// view), from /proc/self/pagemap; `None` if the page is not present.
+fn base_pfn(addr: usize) -> TestResult<Option<u64>> {
+    let pagemap = File::open("/proc/self/pagemap").context("opening /proc/self/pagemap")?;
+    let mut entry = [0u8; 8];
+    pagemap
+        .read_exact_at(&mut entry, (addr / page_size() * 8) as u64)
+        .context("reading /proc/self/pagemap")?;
+    let entry = u64::from_ne_bytes(entry);
+    let present = entry & (1 << 63) != 0;
+    Ok(present.then_some(entry & ((1 << 55) - 1)))
+}
+
+/// The per-page count of view mappings at work: after a fork()ed child is
+/// gone, a page the base and a view both map is no longer shared with
+/// anyone else, so the base's next store reuses it (same frame) instead of
+/// copying it, and the view sees the store.
+fn views_base_reuses_page_views_map() -> TestResult {
+    const P0: u64 = 0x4e00;
+    const P1: u64 = 0x4e01;
+    prepare()?;
+    let page = page_size();
+    let region = Region::anon(page)?;
+    region.fill_all(P0);
+    let a = ViewThread::spawn("in-view-1")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    a.run(|| region.verify_all(P0))
+        .context("view 1 maps the page")?;
+    let before = base_pfn(region.addr())?.context("the base's page is not present")?;
+    ensure!(
+        before != 0,
+        "/proc/self/pagemap hides frame numbers (not root?)"
+    );
+    // A child shares the page copy-on-write until it exits.
+    // SAFETY: the child only exits.
+    let child = unsafe { fork(|| 0) }?;
+    child.expect_success("the forked child", |code| format!("exited with {code}"))?;
+    a.run(|| region.verify_all(P0))
+        .context("view 1 after the fork")?;
+    region.fill_all(P1);
+    let after = base_pfn(region.addr())?.context("the base's page is not present")?;
+    ensure_eq!(
+        after,
+        before,
+        "the base's frame after its store (a copy was made)"
+    );
+    a.run(|| region.verify_all(P1))
+        .context("view 1: the base's store")
 }
 
 #[cfg(test)]
