@@ -644,6 +644,22 @@ void mmview_zap_siblings_locked(struct vm_area_struct *vma, unsigned long addr)
 	}
 }
 
+/* The PMD of @mm for @addr, allocating the levels above it. May sleep. */
+static pmd_t *mmview_pmd_alloc(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	p4d = p4d_alloc(mm, pgd, addr);
+	if (!p4d)
+		return NULL;
+	pud = pud_alloc(mm, p4d, addr);
+	if (!pud)
+		return NULL;
+	return pmd_alloc(mm, pud, addr);
+}
+
 /**
  * mmview_sync_pte - serve a view's fault on a shared private mapping from
  * the base
@@ -676,9 +692,6 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	pmd_t *pmd, *bpmd;
 	struct page *page;
 	vm_fault_t ret = 0;
-	pgd_t *pgd;
-	p4d_t *p4d;
-	pud_t *pud;
 
 	addr &= PAGE_MASK;
 	bvma = vma_lookup(base, addr);
@@ -690,14 +703,7 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 		return VM_FAULT_SIGBUS;
 
 	/* The view's page table first: no allocation under the PTLs. */
-	pgd = pgd_offset(mm, addr);
-	p4d = p4d_alloc(mm, pgd, addr);
-	if (!p4d)
-		return VM_FAULT_OOM;
-	pud = pud_alloc(mm, p4d, addr);
-	if (!pud)
-		return VM_FAULT_OOM;
-	pmd = pmd_alloc(mm, pud, addr);
+	pmd = mmview_pmd_alloc(mm, addr);
 	if (!pmd || pte_alloc(mm, pmd))
 		return VM_FAULT_OOM;
 
@@ -1364,4 +1370,205 @@ int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
 	}
 #endif
 	return count;
+}
+
+/* ------------------------------------------------------------------------
+ * MMVIEW_SWITCH_BASE: another member becomes the master copy.
+ */
+
+struct mmview_rebalance {
+	int delta;
+};
+
+/* Re-counts the anonymous pages mapped by one page table of a member. */
+static int mmview_rebalance_pte(pte_t *pte, unsigned long addr,
+				unsigned long next, struct mm_walk *walk)
+{
+	struct mmview_rebalance *rb = walk->private;
+	pte_t entry = ptep_get(pte);
+
+	if (pte_present(entry))
+		mmview_count_pfns(pte_pfn(entry), 1, rb->delta);
+	return 0;
+}
+
+static const struct mm_walk_ops mmview_rebalance_ops = {
+	.pte_entry	= mmview_rebalance_pte,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/*
+ * Pass 1: make every entry of @old's shared private mappings either none or
+ * present, faulting in what reclaim or migration took away. -EAGAIN if it
+ * keeps changing.
+ */
+static int mmview_fault_in_base(struct mm_struct *old)
+{
+	VMA_ITERATOR(vmi, old, 0);
+	struct vm_area_struct *vma;
+
+	for_each_vma(vmi, vma) {
+		unsigned long addr;
+
+		if (!mmview_flags_synced(vma->vm_flags))
+			continue;
+		for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+			int tries = 0;
+
+			for (;;) {
+				spinlock_t *ptl;
+				pmd_t *pmd;
+				pte_t *pte, entry;
+				vm_fault_t ret;
+
+				pmd = mm_find_pmd(old, addr);
+				if (!pmd || pmd_none(pmdp_get_lockless(pmd)))
+					break;
+				pte = pte_offset_map_lock(old, pmd, addr, &ptl);
+				if (!pte)
+					break;
+				entry = ptep_get(pte);
+				pte_unmap_unlock(pte, ptl);
+				if (pte_none(entry) || pte_present(entry))
+					break;
+				if (++tries > 8)
+					return -EAGAIN;
+				ret = handle_mm_fault(vma, addr, FAULT_FLAG_REMOTE,
+						      NULL);
+				if (ret & VM_FAULT_ERROR)
+					return vm_fault_to_errno(ret, 0) ?: -EFAULT;
+			}
+			cond_resched();
+		}
+	}
+	return 0;
+}
+
+/*
+ * Pass 2: copy @old's present PTEs of shared private mappings into @new
+ * wherever @new lacks them. Locks: the family's mmap_lock for writing and
+ * mm_take_all_locks(), so no PTE of either changes meanwhile.
+ */
+static int mmview_copy_from_base(struct mm_struct *new, struct mm_struct *old)
+{
+	VMA_ITERATOR(vmi, old, 0);
+	struct vm_area_struct *vma;
+
+	for_each_vma(vmi, vma) {
+		struct vm_area_struct *nvma;
+		unsigned long addr;
+
+		if (!mmview_flags_synced(vma->vm_flags))
+			continue;
+		for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+			spinlock_t *ptl, *nptl;
+			pmd_t *pmd, *npmd;
+			pte_t *pte, *npte, entry, nentry;
+			struct page *page;
+
+			pmd = mm_find_pmd(old, addr);
+			if (!pmd || pmd_none(pmdp_get_lockless(pmd))) {
+				addr = (addr & PMD_MASK) + PMD_SIZE - PAGE_SIZE;
+				continue;
+			}
+			nvma = vma_lookup(new, addr);
+			if (!nvma || nvma->anon_vma != vma->anon_vma)
+				return -EINVAL;
+			npmd = mmview_pmd_alloc(new, addr);
+			if (!npmd || pte_alloc(new, npmd))
+				return -ENOMEM;
+			pte = pte_offset_map_lock(old, pmd, addr, &ptl);
+			if (!pte)
+				continue;
+			npte = pte_offset_map_nolock(new, npmd, addr, &nptl);
+			if (!npte) {
+				pte_unmap_unlock(pte, ptl);
+				return -EAGAIN;
+			}
+			spin_lock_nested(nptl, SINGLE_DEPTH_NESTING);
+			entry = ptep_get(pte);
+			nentry = ptep_get(npte);
+			if (!pte_none(entry) && !pte_present(entry)) {
+				spin_unlock(nptl);
+				pte_unmap(npte);
+				pte_unmap_unlock(pte, ptl);
+				return -EAGAIN;
+			}
+			if (pte_present(nentry) && pte_present(entry) &&
+			    pte_pfn(nentry) == pte_pfn(entry))
+				goto next;
+			if (!pte_none(nentry))
+				mmview_clear_pte_locked(nvma, addr, npte, nentry);
+			if (pte_none(entry))
+				goto next;
+			page = vm_normal_page(vma, addr, entry);
+			if (page) {
+				struct folio *folio = page_folio(page);
+
+				folio_get(folio);
+				folio_dup_file_rmap_pte(folio, page);
+				inc_mm_counter(new, mm_counter(folio));
+			}
+			set_pte_at(new, addr, npte, entry);
+next:
+			spin_unlock(nptl);
+			pte_unmap(npte);
+			pte_unmap_unlock(pte, ptl);
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+/**
+ * mmview_switch_base_locked - make @new the base of its family
+ * @new: the calling thread's mm, a member other than the base
+ *
+ * @new gets every page of the base's shared private mappings that it does
+ * not map yet (swapped-out pages are read back first), the per-page count
+ * of view mappings moves from @new's mappings to the old base's, and the
+ * faults of the old base are served from @new from now on. The lock owner
+ * does not change.
+ *
+ * Locks: the family's mmap_lock held for writing; takes all of @new's
+ * rmap locks (mm_take_all_locks()) while the base changes, so that no
+ * reclaim or migration changes a PTE meanwhile.
+ *
+ * Return: 0, -ENOMEM, -EINTR (a fatal signal), or -EAGAIN if the base's
+ * pages kept changing; nothing changes on failure but for pages read back.
+ */
+int mmview_switch_base_locked(struct mm_struct *new)
+{
+	struct mmview_family *fam = mmview_family(new);
+	struct mm_struct *old = fam->base;
+	struct mmview_rebalance rb;
+	int err, tries;
+
+	mmap_assert_write_locked(new);
+	if (new == old)
+		return 0;
+	for (tries = 0; tries < 4; tries++) {
+		err = mmview_fault_in_base(old);
+		if (err)
+			return err;
+		err = mm_take_all_locks(new);
+		if (err)
+			return err;
+		err = mmview_copy_from_base(new, old);
+		if (!err) {
+			rb.delta = -1;
+			walk_page_range(new, 0, TASK_SIZE, &mmview_rebalance_ops, &rb);
+			rb.delta = 1;
+			walk_page_range(old, 0, TASK_SIZE, &mmview_rebalance_ops, &rb);
+			mmgrab(new);
+			WRITE_ONCE(fam->base, new);
+			mm_drop_all_locks(new);
+			mmdrop(old);
+			return 0;
+		}
+		mm_drop_all_locks(new);
+		if (err != -EAGAIN)
+			return err;
+	}
+	return err;
 }

@@ -106,6 +106,7 @@ int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
 
 void mmview_count_enable(void);
+int mmview_switch_base_locked(struct mm_struct *new);
 int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
 			 unsigned long addr);
 

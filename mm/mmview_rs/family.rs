@@ -105,9 +105,18 @@ impl Family {
 
 /// Takes the deleted view `id` out of `family` if no task is in it, and
 /// returns it, for the caller to put once the lock is dropped.
+///
+/// The family's lock owner (the process's original mm, an ordinary view
+/// after `MMVIEW_SWITCH_BASE`) is never taken out: its tasks are not
+/// counted, so it stays, deleted, until the family is released.
 pub(crate) fn take_if_unused(family: &mut Family, id: ViewId) -> Option<View> {
     let view = *family.registry.get(id)?;
     if family.registry.state(id) != Some(State::Deleted) || view.0.tasks() != 0 {
+        return None;
+    }
+    let fam = view.0.family();
+    // SAFETY: a member keeps its family alive; `owner` never changes.
+    if !fam.is_null() && unsafe { (*fam).owner } == view.0.as_ptr() {
         return None;
     }
     family.registry.remove(id)

@@ -9,9 +9,7 @@
 //! (copying an address space, switching a thread's mm, page tables) are C
 //! functions in `mm/mmview.c` and `kernel/fork.c`.
 //!
-//! Status: CREATE, DELETE, CURRENT, MIGRATE, UNSHARE and SHARE work as the
-//! contract says. SWITCH_BASE works from the base only (it returns the
-//! base's id); from another view it fails with `EOPNOTSUPP`.
+//! Status: every operation of the contract works.
 
 use kernel::bindings;
 use kernel::error::code::{EINVAL, ENOMEM, ENOSPC, EPERM};
@@ -195,17 +193,26 @@ fn migrate(id: ViewId) -> Result<c_long> {
     Ok(old_id as c_long)
 }
 
-/// `MMVIEW_SWITCH_BASE()`: from the base, returns its id. Making another
-/// view the base is not available yet (`EOPNOTSUPP`).
+/// `MMVIEW_SWITCH_BASE()`: makes the calling thread's view the base and
+/// returns its id. `EINVAL` if that view was deleted.
 fn switch_base() -> Result<c_long> {
-    let guard = MmGuard::lock_current(Access::Read)?;
-    let id = guard.mm().view_id();
-    match Family::of(&guard) {
-        Some(family) if family.registry.base_id() != id => {
-            Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
-        }
-        _ => Ok(id as c_long),
+    let mut guard = MmGuard::lock_current(Access::Write)?;
+    let mm = guard.mm();
+    let id = mm.view_id();
+    let Some(family) = Family::of_mut(&mut guard) else {
+        // Without views the caller is in the base.
+        return Ok(id as c_long);
+    };
+    if family.registry.base_id() == id {
+        return Ok(id as c_long);
     }
+    // A deleted view cannot become the base.
+    family.registry.get_live(id)?;
+    // SAFETY: the family's lock is held for writing; `mm` is the caller's
+    // mm, a member of the family other than the base.
+    to_result(unsafe { bindings::mmview_switch_base_locked(mm.as_ptr()) })?;
+    family.registry.set_base(id)?;
+    Ok(id as c_long)
 }
 
 /// `MMVIEW_UNSHARE(addr, len)` and `MMVIEW_SHARE(addr, len)`.

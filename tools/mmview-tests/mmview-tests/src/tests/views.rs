@@ -53,6 +53,7 @@ pub fn tests() -> Vec<Test> {
         views_layout_brk,
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
+        views_switch_base,
         views_thread_created_in_view,
     ]
 }
@@ -1950,6 +1951,85 @@ fn views_base_reuses_page_views_map() -> TestResult {
     );
     a.run(|| region.verify_all(P1))
         .context("view 1: the base's store")
+}
+
+/// SWITCH_BASE from a view: it returns the view's id and makes it the
+/// base; no data is lost (pages only the old base had, pages the view had
+/// written), memory stays shared both ways, unshared copies stay apart,
+/// ids do not change, the old base can now be deleted (its thread keeps
+/// running in it) and the new base cannot.
+fn views_switch_base() -> TestResult {
+    const S0: u64 = 0x5b00;
+    const S1: u64 = 0x5b01;
+    const S2: u64 = 0x5b02;
+    const U0: u64 = 0x5b10;
+    const U1: u64 = 0x5b11;
+    prepare()?;
+    let page = page_size();
+    let shared = Region::anon(16 * page)?;
+    shared.fill_all(S0);
+    let unshared = Region::anon(4 * page)?;
+    unshared.fill_all(U0);
+    unshared.unshare()?;
+    let a = ViewThread::spawn("in-view-1")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    a.run(|| {
+        shared.fill(0, 4 * page, S1);
+        unshared.fill_all(U1);
+        Ok(())
+    })?;
+    let got = a.run(|| mmview::switch_base().context("MMVIEW_SWITCH_BASE in view 1"))?;
+    ensure_eq!(got, v1, "MMVIEW_SWITCH_BASE returns the caller's view");
+    ensure_eq!(a.current()?, v1, "view 1's thread after SWITCH_BASE");
+    ensure_eq!(mmview::current()?, BASE, "the old base's thread keeps id 0");
+    a.run(|| {
+        shared.verify(0, 4 * page, S1)?;
+        shared.verify(4 * page, 12 * page, S0)?;
+        unshared.verify_all(U1)
+    })
+    .context("the new base (view 1)")?;
+    shared
+        .verify(0, 4 * page, S1)
+        .context("old base: pages view 1 wrote")?;
+    shared
+        .verify(4 * page, 12 * page, S0)
+        .context("old base: pages it wrote")?;
+    unshared
+        .verify_all(U0)
+        .context("old base: its unshared copy")?;
+    shared.fill(8 * page, 4 * page, S2);
+    a.run(|| shared.verify(8 * page, 4 * page, S2))
+        .context("new base: a store of the old base")?;
+    expect_errno(
+        mmview::delete(v1),
+        libc::EPERM,
+        "MMVIEW_DELETE of the new base",
+    )?;
+    mmview::delete(BASE).context("MMVIEW_DELETE of the old base")?;
+    ensure_eq!(mmview::current()?, BASE, "a thread in the deleted old base");
+    shared
+        .verify(8 * page, 4 * page, S2)
+        .context("the deleted old base's memory")?;
+    let v2 = a.run(|| create("view 2, from the new base"))?;
+    ensure!(v2 > v1, "view 2's id {v2:?} is not above view 1's {v1:?}");
+    // SAFETY: the memory rule.
+    unsafe { migrate_from(v2, BASE, "the main thread")? };
+    unshared
+        .verify_all(U1)
+        .context("view 2: the new base's unshared data")?;
+    shared
+        .verify(8 * page, 4 * page, S2)
+        .context("view 2: shared data")?;
+    expect_errno(
+        // SAFETY: fails, the thread does not move.
+        unsafe { mmview::migrate(BASE) },
+        libc::EINVAL,
+        "MMVIEW_MIGRATE to the deleted old base",
+    )?;
+    // SAFETY: the memory rule.
+    unsafe { migrate_from(v1, v2, "the main thread") }
 }
 
 #[cfg(test)]

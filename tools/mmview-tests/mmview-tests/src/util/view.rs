@@ -270,8 +270,10 @@ impl Region {
             .fold(0u64, |sum, index| sum.wrapping_add(self.load(index * 8)))
     }
 
-    /// The word at `offset` as an atomic. The region must be shared (the
-    /// reference must not see different memory after a migration).
+    /// The word at `offset` as an atomic. The region must be shared, or the
+    /// reference must not outlive the statement that uses it (in unshared
+    /// memory it is the calling thread's view's copy, and it must not see
+    /// different memory after a migration).
     pub fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
         // SAFETY: the word is in the region (aligned, as `word` checks),
         // which stays mapped for the life of the process; the caller keeps
