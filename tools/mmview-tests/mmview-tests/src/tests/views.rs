@@ -21,7 +21,7 @@ use super::named_tests;
 use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, TestResult};
 use crate::framework::Test;
 use crate::util::mem::{fill_pattern, page_size, verify_pattern};
-use crate::util::process::{fork, pipe, Receiver, Sender};
+use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{drop_caches, free_kib, meminfo, set_temporarily, smaps_entries};
 use crate::util::sys::{errno_name, expect_errno};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
@@ -55,6 +55,7 @@ pub fn tests() -> Vec<Test> {
         views_base_reuses_page_views_map,
         views_switch_base,
         views_thread_created_in_view,
+        views_stress_fork,
     ]
 }
 
@@ -2032,6 +2033,705 @@ fn views_switch_base() -> TestResult {
     unsafe { migrate_from(v1, v2, "the main thread") }
 }
 
+/// View slots of [`views_stress_fork`]: the base and three views.
+const STRESS_VIEWS: usize = 4;
+/// Worker threads per view slot.
+const STRESS_PER_VIEW: usize = 2;
+/// Worker threads in all.
+const STRESS_WORKERS: usize = STRESS_VIEWS * STRESS_PER_VIEW;
+/// Shared words each worker owns.
+const STRESS_WORDS: usize = 8;
+/// Children the forker forks, one after the other.
+const STRESS_FORKS: usize = 20;
+/// Iterations the forker lets every worker do per step (three steps per
+/// child, one at the end).
+const STRESS_STEP: u32 = 16;
+/// Iterations of every worker.
+const STRESS_ITERS: u32 = (3 * STRESS_FORKS as u32 + 1) * STRESS_STEP;
+
+/// The memory of [`views_stress_fork`]. Both regions are three pages: two
+/// of data, then a scratch page that only forked children write.
+///
+/// - `shared`: worker `w` owns [`STRESS_WORDS`] words, one per cache line,
+///   alternating between the two data pages (so every owner writes both
+///   pages and every page has eight owners in four views); it stores the
+///   iteration number `n` into them in order. All other data words stay 0.
+/// - `unshared`: in every view, the two threads of the view own alternate
+///   cache lines of the data pages and store [`Stress::tag`]`(slot, k, n)`
+///   into word `k`, in order.
+#[derive(Clone, Copy)]
+struct Stress {
+    shared: Region,
+    unshared: Region,
+    page: usize,
+}
+
+impl Stress {
+    const SHARED_SCRATCH: u64 = 0x5c5c_0001;
+    const UNSHARED_SCRATCH: u64 = 0x5c5c_0002;
+    /// Children store patterns `CHILD_SCRATCH + 2 * child` (shared) and
+    /// `+ 1` (unshared) into the scratch pages.
+    const CHILD_SCRATCH: u64 = 0xc41d_0000;
+    const TAG: u64 = 0xa5;
+    const CHILD_TAG: u64 = 0xc1;
+
+    /// Offset in `shared` of word `j` of worker `w`.
+    fn shared_word(&self, w: usize, j: usize) -> usize {
+        (j % 2) * self.page + ((w * STRESS_WORDS + j) / 2) * 64
+    }
+
+    /// The offset of the scratch page (in both regions).
+    fn scratch(&self) -> usize {
+        2 * self.page
+    }
+
+    /// Words of data in `unshared`.
+    fn unshared_words(&self) -> usize {
+        2 * self.page / 8
+    }
+
+    /// The unshared data words thread `t` of a view owns, in the order it
+    /// stores them.
+    fn owned(&self, t: usize) -> impl Iterator<Item = usize> {
+        (0..self.unshared_words()).filter(move |k| (k / 8) % STRESS_PER_VIEW == t)
+    }
+
+    /// What view slot `slot` stores in unshared word `k` at iteration `n`.
+    fn tag(slot: usize, k: usize, n: u32) -> u64 {
+        Self::TAG << 56 | (slot as u64) << 48 | (k as u64 & 0xffff) << 32 | u64::from(n)
+    }
+
+    /// The iteration in `value`, if it is a tag of view slot `slot` for
+    /// word `k`.
+    fn untag(value: u64, slot: usize, k: usize) -> Option<u32> {
+        (value & !0xffff_ffff == Self::tag(slot, k, 0)).then_some(value as u32)
+    }
+
+    /// The words children store (never a worker's value).
+    fn child_word(tag: u64, child: usize, k: usize) -> u64 {
+        tag << 56 | (child as u64 & 0xff) << 48 | (k as u64 & 0xffff) << 32 | 0xc41d
+    }
+
+    fn load(&self, region: &Region, offset: usize) -> u64 {
+        region.atomic_u64(offset).load(Ordering::Relaxed)
+    }
+
+    /// The owners' shared words, read in the order given.
+    fn read_shared(&self) -> [[u64; STRESS_WORDS]; STRESS_WORKERS] {
+        let mut words = [[0; STRESS_WORDS]; STRESS_WORKERS];
+        for (w, owned) in words.iter_mut().enumerate() {
+            for (j, word) in owned.iter_mut().enumerate() {
+                *word = self
+                    .shared
+                    .atomic_u64(self.shared_word(w, j))
+                    .load(Ordering::Acquire);
+            }
+        }
+        words
+    }
+
+    /// Whether both scratch pages hold what they held before the views.
+    fn scratch_untouched(&self) -> bool {
+        let (at, len) = (self.scratch(), self.page);
+        self.shared.matches(at, len, Self::SHARED_SCRATCH)
+            && self.unshared.matches(at, len, Self::UNSHARED_SCRATCH)
+    }
+
+    /// [`Stress::scratch_untouched`] with a reason.
+    fn verify_scratch(&self) -> TestResult {
+        let (at, len) = (self.scratch(), self.page);
+        self.shared
+            .verify(at, len, Self::SHARED_SCRATCH)
+            .context("the shared scratch page (only children write it)")?;
+        self.unshared
+            .verify(at, len, Self::UNSHARED_SCRATCH)
+            .context("the unshared scratch page (only children write it)")
+    }
+
+    /// Checks, in the calling thread's view (slot `slot`), that every byte
+    /// is as the end of the run leaves it: each owner's shared words hold
+    /// `iters`, the other shared data words 0; the view's unshared copy
+    /// holds the tags of iteration `iters`; the scratch pages are
+    /// untouched.
+    fn verify_final(&self, slot: usize, iters: u32) -> TestResult {
+        let mut want = vec![0u64; 2 * self.page / 8];
+        for w in 0..STRESS_WORKERS {
+            for j in 0..STRESS_WORDS {
+                want[self.shared_word(w, j) / 8] = u64::from(iters);
+            }
+        }
+        let wrong = |region: &Region, want: &dyn Fn(usize) -> u64, what: &str| -> TestResult {
+            let mut first = None;
+            let mut count = 0;
+            for k in 0..2 * self.page / 8 {
+                let got = region.load(k * 8);
+                if got != want(k) {
+                    count += 1;
+                    first.get_or_insert((k * 8, got, want(k)));
+                }
+            }
+            match first {
+                None => Ok(()),
+                Some((at, got, want)) => fail!(
+                    "{what}: {count} wrong words; first at offset {at:#x}: {got:#018x}, \
+                     expected {want:#018x}"
+                ),
+            }
+        };
+        wrong(&self.shared, &|k| want[k], "shared data")?;
+        wrong(
+            &self.unshared,
+            &|k| Self::tag(slot, k, iters),
+            "the view's unshared data",
+        )?;
+        self.verify_scratch()
+    }
+}
+
+/// What the threads of [`views_stress_fork`] coordinate with (in shared
+/// memory, of course).
+struct StressControl {
+    /// Workers may do iterations up to this one.
+    allowance: AtomicU32,
+    /// Set when a thread failed: everybody stops.
+    abort: AtomicU32,
+    /// The last iteration each worker completed.
+    progress: [AtomicU32; STRESS_WORKERS],
+}
+
+/// The longest a thread of [`views_stress_fork`] sleeps before it looks at
+/// the control words again (a lost wake-up only costs this).
+const STRESS_POLL: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 2_000_000,
+};
+
+impl StressControl {
+    fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Acquire) != 0
+    }
+
+    fn wake(&self) {
+        let _ = futex(
+            &self.allowance,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX as u32,
+            None,
+        );
+    }
+
+    /// Waits until iteration `n` is allowed; false if the run was aborted.
+    fn wait_allowance(&self, n: u32) -> bool {
+        loop {
+            if self.aborted() {
+                return false;
+            }
+            let allowed = self.allowance.load(Ordering::Acquire);
+            if allowed >= n {
+                return true;
+            }
+            let _ = futex(
+                &self.allowance,
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                allowed,
+                Some(&STRESS_POLL),
+            );
+        }
+    }
+
+    /// Allows iterations up to `n`.
+    fn allow(&self, n: u32) {
+        self.allowance.store(n, Ordering::Release);
+        self.wake();
+    }
+
+    /// Allows iterations up to `n` and waits until every worker did them;
+    /// false if the run was aborted.
+    fn let_run(&self, n: u32) -> bool {
+        self.allow(n);
+        for progress in &self.progress {
+            while progress.load(Ordering::Acquire) < n {
+                if self.aborted() {
+                    return false;
+                }
+                // SAFETY: nanosleep reads the timespec and writes nothing
+                // (no remainder pointer).
+                unsafe { libc::nanosleep(&STRESS_POLL, std::ptr::null_mut()) };
+            }
+        }
+        true
+    }
+}
+
+/// Aborts the run when dropped armed (a failure or a panic); with
+/// `release_all` (the forker's), also allows all iterations, so that the
+/// workers finish (or stop, if aborted) whatever way the forker ends.
+struct StressGuard<'a> {
+    control: &'a StressControl,
+    armed: bool,
+    release_all: bool,
+}
+
+impl Drop for StressGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.control.abort.store(1, Ordering::Release);
+        }
+        if self.release_all {
+            self.control
+                .allowance
+                .store(STRESS_ITERS, Ordering::Release);
+        }
+        self.control.wake();
+    }
+}
+
+/// One worker of [`views_stress_fork`], in the view of slot `w / 2`: does
+/// its iterations as the forker allows them; the last one it did.
+fn stress_worker(
+    st: &Stress,
+    control: &StressControl,
+    w: usize,
+    start: &Rendezvous,
+) -> TestResult<u32> {
+    let mut guard = StressGuard {
+        control,
+        armed: true,
+        release_all: false,
+    };
+    let (slot, t) = (w / STRESS_PER_VIEW, w % STRESS_PER_VIEW);
+    for k in st.owned(t) {
+        st.unshared
+            .atomic_u64(k * 8)
+            .store(Stress::tag(slot, k, 0), Ordering::Release);
+    }
+    start.wait();
+    let mut last = [[0u64; STRESS_WORDS]; STRESS_WORKERS];
+    for n in 1..=STRESS_ITERS {
+        if !control.wait_allowance(n) {
+            guard.armed = false;
+            return Ok(n - 1);
+        }
+        stress_write(st, w, n).with_context(|| format!("iteration {n}, before writing"))?;
+        control.progress[w].store(n, Ordering::Release);
+        stress_read(st, control, w, &mut last)
+            .with_context(|| format!("iteration {n}, reading the others' data"))?;
+        if n % 4 == 0 {
+            st.verify_scratch()
+                .with_context(|| format!("iteration {n}"))?;
+        }
+    }
+    guard.armed = false;
+    Ok(STRESS_ITERS)
+}
+
+/// Iteration `n` of worker `w`: checks that its words still hold what it
+/// stored at `n - 1` (nobody else stores there, here or in any view of
+/// this process), then stores `n`.
+fn stress_write(st: &Stress, w: usize, n: u32) -> TestResult {
+    let (slot, t) = (w / STRESS_PER_VIEW, w % STRESS_PER_VIEW);
+    for j in 0..STRESS_WORDS {
+        let got = st.load(&st.shared, st.shared_word(w, j));
+        ensure!(
+            got == u64::from(n - 1),
+            "its shared word {j} holds {got:#x}, it stored {}",
+            n - 1
+        );
+    }
+    for k in st.owned(t) {
+        let got = st.load(&st.unshared, k * 8);
+        let want = Stress::tag(slot, k, n - 1);
+        ensure!(
+            got == want,
+            "its unshared word {k} holds {got:#018x}, it stored {want:#018x}"
+        );
+    }
+    for j in 0..STRESS_WORDS {
+        st.shared
+            .atomic_u64(st.shared_word(w, j))
+            .store(u64::from(n), Ordering::Release);
+    }
+    for k in st.owned(t) {
+        st.unshared
+            .atomic_u64(k * 8)
+            .store(Stress::tag(slot, k, n), Ordering::Release);
+    }
+    Ok(())
+}
+
+/// Worker `w` reads the others' shared words (never behind what their
+/// owner completed, never going backwards, written in order) and its
+/// partner's unshared words (tags of its own view, never behind what the
+/// partner completed).
+fn stress_read(
+    st: &Stress,
+    control: &StressControl,
+    w: usize,
+    last: &mut [[u64; STRESS_WORDS]; STRESS_WORKERS],
+) -> TestResult {
+    let max = u64::from(STRESS_ITERS);
+    for o in (0..STRESS_WORKERS).filter(|&o| o != w) {
+        let done = u64::from(control.progress[o].load(Ordering::Acquire));
+        let word = |j: usize| {
+            st.shared
+                .atomic_u64(st.shared_word(o, j))
+                .load(Ordering::Acquire)
+        };
+        let lastj = word(STRESS_WORDS - 1);
+        ensure!(
+            (done..=max).contains(&lastj),
+            "worker {o}'s last shared word holds {lastj:#x}; it completed iteration {done}"
+        );
+        for (j, seen) in last[o].iter_mut().enumerate() {
+            let got = if j == STRESS_WORDS - 1 {
+                lastj
+            } else {
+                word(j)
+            };
+            ensure!(
+                got <= max && got >= lastj && got >= *seen,
+                "worker {o}'s shared word {j} holds {got:#x}: earlier it held {:#x}, its \
+                 last word (stored after it) {lastj:#x}",
+                *seen
+            );
+            *seen = got;
+        }
+    }
+    let (slot, t) = (w / STRESS_PER_VIEW, w % STRESS_PER_VIEW);
+    let partner = slot * STRESS_PER_VIEW + (t + 1) % STRESS_PER_VIEW;
+    let done = control.progress[partner].load(Ordering::Acquire);
+    for k in st.owned((t + 1) % STRESS_PER_VIEW) {
+        let got = st.load(&st.unshared, k * 8);
+        match Stress::untag(got, slot, k) {
+            Some(n) if (done..=STRESS_ITERS).contains(&n) => {}
+            Some(n) => fail!(
+                "unshared word {k} of worker {partner} is at iteration {n}; the worker \
+                 completed iteration {done}"
+            ),
+            None => fail!(
+                "unshared word {k} of worker {partner} holds {got:#018x}, not a tag of \
+                 this view (slot {slot}): {}",
+                describe_tag(got)
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Whose value an unshared word seems to hold.
+fn describe_tag(value: u64) -> String {
+    match value >> 56 {
+        Stress::TAG => format!(
+            "a tag of view slot {} for word {} at iteration {}",
+            (value >> 48) & 0xff,
+            (value >> 32) & 0xffff,
+            value as u32
+        ),
+        Stress::CHILD_TAG => format!("a store of forked child {}", (value >> 48) & 0xff),
+        _ => "nobody's".into(),
+    }
+}
+
+/// The forker of [`views_stress_fork`]: forks [`STRESS_FORKS`] children one
+/// after the other, in the view slots in turn, and paces the workers so
+/// that they store before, during and after each fork and while each
+/// child checks.
+fn stress_forker(
+    st: &Stress,
+    control: &StressControl,
+    views: &[ViewId; STRESS_VIEWS],
+    start: &Rendezvous,
+) -> TestResult<u32> {
+    let mut guard = StressGuard {
+        control,
+        armed: true,
+        release_all: true,
+    };
+    start.wait();
+    let mut at = BASE;
+    for i in 0..STRESS_FORKS {
+        let slot = i % STRESS_VIEWS;
+        // SAFETY: the memory rule.
+        unsafe { migrate_from(views[slot], at, "the forker")? };
+        at = views[slot];
+        let what = format!("child {i}, forked in view {at}");
+        let step = 3 * i as u32 * STRESS_STEP;
+        control.allow(step + STRESS_STEP);
+        let snapshot = st.read_shared();
+        let (from_child, child_tx) = pipe()?;
+        let (child_rx, to_child) = pipe()?;
+        let mine = StressChild {
+            st: *st,
+            slot,
+            index: i,
+            snapshot,
+        };
+        // SAFETY: the child only reads and writes memory (Region, arrays
+        // on its stack), uses the pipes and MMVIEW_CURRENT: no allocation,
+        // no lock.
+        let child = unsafe { fork(|| mine.run(&child_tx, &child_rx)) }?;
+        drop(child_tx);
+        drop(child_rx);
+        if from_child.recv() != Some(1) {
+            return stress_child_lost(child, &what);
+        }
+        // The workers store after the fork (the allowance is raised after
+        // it) while the child holds its copy.
+        if !control.let_run(step + 2 * STRESS_STEP) {
+            guard.armed = false;
+            return Ok(0);
+        }
+        ensure!(to_child.send(1), "{what}: could not let it go on");
+        if from_child.recv() != Some(2) {
+            return stress_child_lost(child, &what);
+        }
+        // The child stored into its copy; the workers go on.
+        if !control.let_run(step + 3 * STRESS_STEP) {
+            guard.armed = false;
+            return Ok(0);
+        }
+        st.verify_scratch()
+            .with_context(|| format!("{what}: view {at} after the child's stores"))?;
+        ensure!(to_child.send(2), "{what}: could not let it finish");
+        child.expect_success(&what, stress_child_failure)?;
+        st.verify_scratch()
+            .with_context(|| format!("{what}: view {at} after the child exited"))?;
+    }
+    // SAFETY: the memory rule.
+    unsafe { migrate_from(BASE, at, "the forker")? };
+    guard.armed = false;
+    Ok(0)
+}
+
+/// A child that stopped talking: its exit status says why.
+fn stress_child_lost(child: Child, what: &str) -> TestResult<u32> {
+    child.expect_success(what, stress_child_failure)?;
+    fail!("{what} exited with status 0 without finishing the exchange")
+}
+
+/// What the exit code of a child of [`views_stress_fork`] means.
+fn stress_child_failure(code: i32) -> String {
+    let what = match code {
+        20 => "it is not in view 0",
+        21 => "a shared word is below the value the parent read just before the fork",
+        22 => "a shared word holds no worker's value",
+        23 => "a worker's shared words are not a copy of one moment (not stored in order)",
+        24 => "unshared data is not the forking view's",
+        25 => "a worker's unshared words are not a copy of one moment (not stored in order)",
+        26 => "a scratch page does not hold its initial pattern",
+        27 => "it could not report to the parent",
+        28 => "the parent did not let it go on",
+        29 => "its copy of the shared words changed while the parent's threads stored",
+        30 => "its copy of the unshared data changed while the parent's threads stored",
+        31 => "its own stores did not stay (the parent's threads stored over them)",
+        _ => return format!("the child exited with status {code}"),
+    };
+    format!("the child exited with status {code}: {what}")
+}
+
+/// A child of [`views_stress_fork`]: a copy of the forking thread's view.
+/// Allocates nothing.
+struct StressChild {
+    st: Stress,
+    /// The view slot it was forked in.
+    slot: usize,
+    index: usize,
+    /// The shared words as the forker read them just before the fork.
+    snapshot: [[u64; STRESS_WORDS]; STRESS_WORKERS],
+}
+
+impl StressChild {
+    /// Checks its copy, reports, waits while the parent's threads store,
+    /// checks that the copy did not change, stores into all of it,
+    /// reports, waits again and checks its stores. The exit code (see
+    /// [`stress_child_failure`]).
+    fn run(&self, report: &Sender, proceed: &Receiver) -> i32 {
+        if mmview::current() != Ok(BASE) {
+            return 20;
+        }
+        let words = self.st.read_shared();
+        if let Err(code) = self.check_copy(&words) {
+            return code;
+        }
+        let unshared = self.unshared_sum();
+        if !report.send(1) {
+            return 27;
+        }
+        if proceed.recv() != Some(1) {
+            return 28;
+        }
+        if self.st.read_shared() != words {
+            return 29;
+        }
+        if self.unshared_sum() != unshared {
+            return 30;
+        }
+        if !self.st.scratch_untouched() {
+            return 26;
+        }
+        self.store_everywhere();
+        if !report.send(2) {
+            return 27;
+        }
+        if proceed.recv() != Some(2) {
+            return 28;
+        }
+        if !self.stores_stayed() {
+            return 31;
+        }
+        0
+    }
+
+    /// The checks of a fresh copy, on the shared words `words` read in it.
+    fn check_copy(&self, words: &[[u64; STRESS_WORDS]; STRESS_WORKERS]) -> Result<(), i32> {
+        let max = u64::from(STRESS_ITERS);
+        for (got, before) in words.iter().zip(&self.snapshot) {
+            if got.iter().any(|&v| v > max) {
+                return Err(22);
+            }
+            if got.iter().zip(before).any(|(v, b)| v < b) {
+                return Err(21);
+            }
+            // Stored in order: a copy of one moment holds n+1 in a prefix
+            // of the words and n in the rest.
+            if got.windows(2).any(|p| p[1] > p[0]) || got[0] > got[STRESS_WORDS - 1] + 1 {
+                return Err(23);
+            }
+        }
+        for t in 0..STRESS_PER_VIEW {
+            let mut first = None;
+            let mut previous = u32::MAX;
+            for k in self.st.owned(t) {
+                let Some(n) = Stress::untag(self.st.unshared.load(k * 8), self.slot, k) else {
+                    return Err(24);
+                };
+                if n > STRESS_ITERS {
+                    return Err(24);
+                }
+                if n > previous {
+                    return Err(25);
+                }
+                previous = n;
+                first.get_or_insert(n);
+            }
+            if first.is_some_and(|first| first > previous + 1) {
+                return Err(25);
+            }
+        }
+        if !self.st.scratch_untouched() {
+            return Err(26);
+        }
+        Ok(())
+    }
+
+    /// A checksum of the unshared data pages.
+    fn unshared_sum(&self) -> u64 {
+        (0..self.st.unshared_words()).fold(0xcbf2_9ce4_8422_2325u64, |sum, k| {
+            let mixed = (sum ^ self.st.unshared.load(k * 8)).wrapping_mul(0x0000_0100_0000_01b3);
+            mixed ^ (mixed >> 29)
+        })
+    }
+
+    /// The pattern seeds of its scratch pages.
+    fn scratch_seeds(&self) -> (u64, u64) {
+        let seed = Stress::CHILD_SCRATCH + 2 * self.index as u64;
+        (seed, seed + 1)
+    }
+
+    /// Stores its own values into every data word and scratch page of both
+    /// regions.
+    fn store_everywhere(&self) {
+        let st = &self.st;
+        for k in 0..2 * st.page / 8 {
+            st.shared
+                .store(k * 8, Stress::child_word(Stress::CHILD_TAG, self.index, k));
+            st.unshared
+                .store(k * 8, Stress::child_word(Stress::CHILD_TAG, self.index, k));
+        }
+        let (shared_seed, unshared_seed) = self.scratch_seeds();
+        st.shared.fill(st.scratch(), st.page, shared_seed);
+        st.unshared.fill(st.scratch(), st.page, unshared_seed);
+    }
+
+    /// Whether everything [`StressChild::store_everywhere`] stored is there.
+    fn stores_stayed(&self) -> bool {
+        let st = &self.st;
+        let words = (0..2 * st.page / 8).all(|k| {
+            let want = Stress::child_word(Stress::CHILD_TAG, self.index, k);
+            st.shared.load(k * 8) == want && st.unshared.load(k * 8) == want
+        });
+        let (shared_seed, unshared_seed) = self.scratch_seeds();
+        words
+            && st.shared.matches(st.scratch(), st.page, shared_seed)
+            && st.unshared.matches(st.scratch(), st.page, unshared_seed)
+    }
+}
+
+/// Two threads in each of the base and three views store, concurrently,
+/// increasing numbers into their own words of shared memory and tags of
+/// their view into their view's copy of unshared memory, and check the
+/// others' (never behind, never backwards, never another view's or a
+/// child's), while another thread forks 20 children one after the other,
+/// from each view in turn. Each child checks that it has a copy of one
+/// moment of the forking view that no longer changes, stores into all of
+/// it, and checks that its stores stay; the parent's threads check that
+/// they never see them. At the end, every byte of both regions is checked
+/// in every view. No timing: the forker paces the workers.
+fn views_stress_fork() -> TestResult {
+    prepare()?;
+    let page = page_size();
+    let st = Stress {
+        shared: Region::anon(3 * page)?,
+        unshared: Region::anon(3 * page)?,
+        page,
+    };
+    st.shared.fill(st.scratch(), page, Stress::SHARED_SCRATCH);
+    st.unshared
+        .fill(st.scratch(), page, Stress::UNSHARED_SCRATCH);
+    st.unshared.unshare()?;
+    let control = StressControl {
+        allowance: AtomicU32::new(0),
+        abort: AtomicU32::new(0),
+        progress: std::array::from_fn(|_| AtomicU32::new(0)),
+    };
+    let start = Rendezvous::new(STRESS_WORKERS + 1);
+    let workers = ViewThread::spawn_many("worker", STRESS_WORKERS)?;
+    let forker = ViewThread::spawn("forker")?;
+    let views = [
+        BASE,
+        create("view 1")?,
+        create("view 2")?,
+        create("view 3")?,
+    ];
+    for (w, worker) in workers.iter().enumerate() {
+        // SAFETY: the memory rule.
+        unsafe { worker.migrate_from(views[w / STRESS_PER_VIEW], BASE)? };
+    }
+    let mut threads: Vec<&ViewThread> = workers.iter().collect();
+    threads.push(&forker);
+
+    let done = run_together(&threads, |i| {
+        if i < STRESS_WORKERS {
+            stress_worker(&st, &control, i, &start)
+        } else {
+            stress_forker(&st, &control, &views, &start)
+        }
+    })?;
+    ensure!(!control.aborted(), "the run was aborted without a failure");
+    for (w, &n) in done.iter().take(STRESS_WORKERS).enumerate() {
+        ensure_eq!(n, STRESS_ITERS, "iterations of worker {w}");
+    }
+    let worker_refs: Vec<&ViewThread> = workers.iter().collect();
+    run_together(&worker_refs, |w| {
+        let slot = w / STRESS_PER_VIEW;
+        expect_current(views[slot], "the worker at the end")?;
+        st.verify_final(slot, STRESS_ITERS)
+            .with_context(|| format!("at the end, in view {}", views[slot]))
+    })?;
+    st.verify_final(0, STRESS_ITERS)
+        .context("at the end, the main thread in the base")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2053,6 +2753,127 @@ mod tests {
             assert!(fork_child_failure(code).contains(": "), "{code}");
         }
         assert_eq!(fork_child_failure(3), "the child exited with status 3");
+    }
+
+    #[test]
+    fn stress_codes_are_explained() {
+        for code in 20..=31 {
+            assert!(stress_child_failure(code).contains(": "), "{code}");
+        }
+        assert_eq!(stress_child_failure(3), "the child exited with status 3");
+    }
+
+    fn stress_memory() -> TestResult<Stress> {
+        let page = page_size();
+        Ok(Stress {
+            shared: Region::anon(3 * page)?,
+            unshared: Region::anon(3 * page)?,
+            page,
+        })
+    }
+
+    #[test]
+    fn stress_layout() -> TestResult {
+        let st = stress_memory()?;
+        let mut offsets: Vec<usize> = (0..STRESS_WORKERS)
+            .flat_map(|w| (0..STRESS_WORDS).map(move |j| (w, j)))
+            .map(|(w, j)| st.shared_word(w, j))
+            .collect();
+        assert!(offsets
+            .iter()
+            .all(|&o| o % 64 == 0 && o < st.scratch() && o % st.page < st.page));
+        assert_eq!(st.shared_word(0, 0) / st.page, 0);
+        assert_eq!(st.shared_word(0, 1) / st.page, 1);
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), STRESS_WORKERS * STRESS_WORDS);
+        let mut owned: Vec<usize> = (0..STRESS_PER_VIEW).flat_map(|t| st.owned(t)).collect();
+        assert_eq!(owned.len(), st.unshared_words());
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(owned.len(), st.unshared_words());
+        assert_eq!(STRESS_ITERS, 976);
+        Ok(())
+    }
+
+    #[test]
+    fn stress_tags_round_trip() {
+        let tag = Stress::tag(3, 17, 42);
+        assert_eq!(Stress::untag(tag, 3, 17), Some(42));
+        assert_eq!(Stress::untag(tag, 2, 17), None);
+        assert_eq!(Stress::untag(tag, 3, 16), None);
+        let child = Stress::child_word(Stress::CHILD_TAG, 5, 17);
+        assert_eq!(Stress::untag(child, 3, 17), None);
+        assert!(child > u64::from(STRESS_ITERS));
+        assert_eq!(
+            describe_tag(tag),
+            "a tag of view slot 3 for word 17 at iteration 42"
+        );
+        assert_eq!(describe_tag(child), "a store of forked child 5");
+    }
+
+    /// Two workers of slot 0 in this (single-view) process: their
+    /// iterations check out, and so does the child's view of the result.
+    #[test]
+    fn stress_steps_and_child_checks() -> TestResult {
+        let st = stress_memory()?;
+        st.shared
+            .fill(st.scratch(), st.page, Stress::SHARED_SCRATCH);
+        st.unshared
+            .fill(st.scratch(), st.page, Stress::UNSHARED_SCRATCH);
+        let control = StressControl {
+            allowance: AtomicU32::new(STRESS_ITERS),
+            abort: AtomicU32::new(0),
+            progress: std::array::from_fn(|_| AtomicU32::new(0)),
+        };
+        for t in 0..STRESS_PER_VIEW {
+            for k in st.owned(t) {
+                st.unshared.store(k * 8, Stress::tag(0, k, 0));
+            }
+        }
+        let mut last = [[0u64; STRESS_WORDS]; STRESS_WORKERS];
+        for n in 1..=3 {
+            for w in 0..STRESS_PER_VIEW {
+                stress_write(&st, w, n)?;
+                control.progress[w].store(n, Ordering::Release);
+                stress_read(&st, &control, w, &mut last)?;
+            }
+        }
+        st.verify_scratch()?;
+        let child = StressChild {
+            st,
+            slot: 0,
+            index: 1,
+            snapshot: st.read_shared(),
+        };
+        assert_eq!(child.check_copy(&st.read_shared()), Ok(()));
+        // Worker 0 stored half of iteration 4.
+        let mut words = st.read_shared();
+        words[0][..4].fill(4);
+        assert_eq!(child.check_copy(&words), Ok(()));
+        words[0][5] = 4;
+        assert_eq!(child.check_copy(&words), Err(23));
+        let mut words = st.read_shared();
+        words[1][0] = 2;
+        assert_eq!(child.check_copy(&words), Err(21));
+        words[1][0] = Stress::child_word(Stress::CHILD_TAG, 0, 0);
+        assert_eq!(child.check_copy(&words), Err(22));
+        let other_view = StressChild {
+            st,
+            slot: 1,
+            index: 1,
+            snapshot: st.read_shared(),
+        };
+        assert_eq!(other_view.check_copy(&st.read_shared()), Err(24));
+        // A child's stores are seen by the workers.
+        let sum = child.unshared_sum();
+        child.store_everywhere();
+        assert!(child.stores_stayed());
+        assert_ne!(child.unshared_sum(), sum);
+        assert!(!st.scratch_untouched());
+        assert!(stress_write(&st, 0, 4).is_err());
+        assert!(stress_read(&st, &control, 0, &mut last).is_err());
+        Ok(())
     }
 
     #[test]
