@@ -225,8 +225,9 @@ static const struct mm_walk_ops mmview_split_ops = {
 int mmview_family_check_locked(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma;
-	VMA_ITERATOR(vmi, mm, 0);
+	struct vma_iterator vmi;
 
+	vma_iter_init(&vmi, mm, 0);
 	mmap_assert_write_locked(mm);
 	if (mm_has_notifiers(mm) || test_bit(MMF_VM_MERGEABLE, &mm->flags) ||
 	    test_bit(MMF_VM_MERGE_ANY, &mm->flags) ||
@@ -259,8 +260,9 @@ struct mmview_family *mmview_family_create_locked(struct mm_struct *mm,
 {
 	struct mmview_family *fam;
 	struct vm_area_struct *vma;
-	VMA_ITERATOR(vmi, mm, 0);
+	struct vma_iterator vmi;
 
+	vma_iter_init(&vmi, mm, 0);
 	mmap_assert_write_locked(mm);
 	if (WARN_ON_ONCE(mmview_family(mm)))
 		return NULL;
@@ -619,7 +621,7 @@ void mmview_zap_siblings_locked(struct vm_area_struct *vma, unsigned long addr)
 	mmap_assert_locked(vma->vm_mm);
 	list_for_each_entry(sib, &fam->mms, mmview_node) {
 		struct vm_area_struct *svma;
-		spinlock_t *ptl;
+		spinlock_t *ptl;	/* the member's PTL for @addr */
 		pmd_t *pmd;
 		pte_t *pte;
 		pte_t entry;
@@ -793,8 +795,9 @@ void mmview_fork_prepare(struct mm_struct *mm)
 	mmap_assert_write_locked(mm);
 	list_for_each_entry(sib, &fam->mms, mmview_node) {
 		struct vm_area_struct *vma;
-		VMA_ITERATOR(vmi, sib, 0);
+		struct vma_iterator vmi;
 
+		vma_iter_init(&vmi, sib, 0);
 		if (sib == fam->base)
 			continue;
 		for_each_vma(vmi, vma)
@@ -828,11 +831,12 @@ void mmview_fork_prepare(struct mm_struct *mm)
 int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end)
 {
-	VMA_ITERATOR(vmi, mm, start);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 	LIST_HEAD(uf);
 	int err;
 
+	vma_iter_init(&vmi, mm, start);
 	mmap_assert_write_locked(mm);
 	err = do_vmi_munmap(&vmi, mm, start, end - start, &uf, false);
 	if (!err)
@@ -864,11 +868,12 @@ int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end)
 {
-	VMA_ITERATOR(vmi, src, start);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma, *tmp;
 	unsigned long s, e, charge;
 	int err;
 
+	vma_iter_init(&vmi, src, start);
 	err = mmview_munmap_one(dst, start, end);
 	if (err)
 		return err;
@@ -964,10 +969,11 @@ unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
 				    unsigned long len, unsigned long ret)
 {
 	unsigned long end = addr + PAGE_ALIGN(len);
-	VMA_ITERATOR(vmi, mm, addr);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 	int err = 0;
 
+	vma_iter_init(&vmi, mm, addr);
 	mmap_assert_write_locked(mm);
 	for_each_vma_range(vmi, vma, end) {
 		if (!(vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
@@ -996,10 +1002,11 @@ static int mmview_protect_range(struct mm_struct *mm, struct mmu_gather *tlb,
 				vm_flags_t access)
 {
 	struct vm_area_struct *vma, *prev;
-	VMA_ITERATOR(vmi, mm, start);
+	struct vma_iterator vmi;
 	unsigned long nstart = start;
 	int err;
 
+	vma_iter_init(&vmi, mm, start);
 	vma = vma_find(&vmi, end);
 	if (!vma)
 		return 0;
@@ -1035,11 +1042,12 @@ static int mmview_protect_range(struct mm_struct *mm, struct mmu_gather *tlb,
 int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end)
 {
-	VMA_ITERATOR(vmi, src, start);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 	struct mmu_gather tlb;
 	int err = 0;
 
+	vma_iter_init(&vmi, src, start);
 	mmap_assert_write_locked(dst);
 	tlb_gather_mmu(&tlb, dst);
 	for_each_vma_range(vmi, vma, end) {
@@ -1091,9 +1099,10 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 int mmview_zap_one(struct mm_struct *mm, unsigned long start,
 		   unsigned long end)
 {
-	VMA_ITERATOR(vmi, mm, start);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 
+	vma_iter_init(&vmi, mm, start);
 	mmap_assert_locked(mm);
 	for_each_vma_range(vmi, vma, end) {
 		if (vma->vm_flags & (VM_MMVIEW_UNSHARED | VM_LOCKED | VM_PFNMAP |
@@ -1404,9 +1413,10 @@ static const struct mm_walk_ops mmview_rebalance_ops = {
  */
 static int mmview_fault_in_base(struct mm_struct *old)
 {
-	VMA_ITERATOR(vmi, old, 0);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 
+	vma_iter_init(&vmi, old, 0);
 	for_each_vma(vmi, vma) {
 		unsigned long addr;
 
@@ -1416,7 +1426,7 @@ static int mmview_fault_in_base(struct mm_struct *old)
 			int tries = 0;
 
 			for (;;) {
-				spinlock_t *ptl;
+				spinlock_t *ptl;	/* the base's PTL for addr */
 				pmd_t *pmd;
 				pte_t *pte, entry;
 				vm_fault_t ret;
@@ -1451,9 +1461,10 @@ static int mmview_fault_in_base(struct mm_struct *old)
  */
 static int mmview_copy_from_base(struct mm_struct *new, struct mm_struct *old)
 {
-	VMA_ITERATOR(vmi, old, 0);
+	struct vma_iterator vmi;
 	struct vm_area_struct *vma;
 
+	vma_iter_init(&vmi, old, 0);
 	for_each_vma(vmi, vma) {
 		struct vm_area_struct *nvma;
 		unsigned long addr;

@@ -55,7 +55,7 @@ struct mmview_family {
 	struct mm_struct *base;
 	struct signal_struct *signal;
 	struct list_head mms;
-	spinlock_t mms_lock;
+	spinlock_t mms_lock;	/* see @mms */
 	refcount_t refs;
 	void *registry;
 };
@@ -208,51 +208,66 @@ static inline bool mmview_vma_is_master(const struct vm_area_struct *vma)
 
 static inline void mmview_task_join(struct mm_struct *mm,
 				    unsigned long clone_flags) { }
+
 static inline void mmview_task_exit(struct mm_struct *mm) { }
+
 static inline void mmview_task_leave(struct mm_struct *mm) { }
+
 static inline void mmview_mm_unlink(struct mm_struct *mm) { }
+
 static inline void mmview_mm_put(struct mm_struct *mm) { }
+
 static inline bool mmview_update_owner(struct mm_struct *mm)
 {
 	return false;
 }
+
 static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
 					 unsigned long addr, unsigned int flags)
 {
 	return 0;
 }
+
 static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 					      unsigned long addr) { }
+
 static inline void mmview_fork_prepare(struct mm_struct *mm) { }
+
 static inline int mmview_view_mappings(struct folio *folio,
 				       struct vm_area_struct *vma,
 				       unsigned long addr)
 {
 	return 0;
 }
+
 static inline int mmview_replicate_munmap(struct mm_struct *mm,
 					  unsigned long start, size_t len)
 {
 	return 0;
 }
+
 static inline int mmview_replicate_mprotect(struct mm_struct *mm,
 					    unsigned long start,
 					    unsigned long end)
 {
 	return 0;
 }
+
 static inline int mmview_replicate_brk(struct mm_struct *mm,
 				       unsigned long start, unsigned long end,
 				       bool grow)
 {
 	return 0;
 }
+
 static inline void mmview_replicate_expand(struct mm_struct *mm,
 					   unsigned long start,
 					   unsigned long end) { }
+
 static inline void mmview_replicate_dontneed(struct mm_struct *mm,
 					     unsigned long start,
 					     unsigned long end) { }
+
 static inline unsigned long mmview_replicate_mmap(struct mm_struct *mm,
 						  unsigned long addr,
 						  unsigned long len,
@@ -260,6 +275,7 @@ static inline unsigned long mmview_replicate_mmap(struct mm_struct *mm,
 {
 	return ret;
 }
+
 static inline int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 					 struct vm_area_struct *src_vma)
 {

@@ -119,7 +119,11 @@ fn create() -> Result<c_long> {
 /// Copies the caller's view into a new view of its family, under `guard`
 /// (held for writing), and registers it. On failure, returns the error and
 /// a half-built mm to discard once the lock is dropped.
-fn new_view(guard: &mut MmGuard, slot: Slot<View>, limit: usize) -> core::result::Result<ViewId, (Error, Option<Mm>)> {
+fn new_view(
+    guard: &mut MmGuard,
+    slot: Slot<View>,
+    limit: usize,
+) -> core::result::Result<ViewId, (Error, Option<Mm>)> {
     let mm = guard.mm();
     let family = Family::of_mut(guard).ok_or((EINVAL, None))?;
     family.registry.next_id(limit).map_err(|e| (e, None))?;
@@ -133,7 +137,10 @@ fn new_view(guard: &mut MmGuard, slot: Slot<View>, limit: usize) -> core::result
         (view, err) => return Err((Error::from_errno(err), view)),
     };
     // Cannot fail: `next_id` accepted the same limit under the same lock.
-    let id = family.registry.insert(slot, View(view), limit).map_err(|e| (e, Some(view)))?;
+    let id = family
+        .registry
+        .insert(slot, View(view), limit)
+        .map_err(|e| (e, Some(view)))?;
     // SAFETY: the family's lock is held for writing; `view` is new.
     unsafe { bindings::mmview_add_view_locked(view.as_ptr(), id) };
     Ok(id)
@@ -225,15 +232,13 @@ fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
     let guard = MmGuard::lock_current(Access::Write)?;
     // Designations change only while the process has one view: the base
     // (deleted views that threads still use count).
-    if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| f.registry.len() > 1)
-    {
+    if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| f.registry.len() > 1) {
         return Err(EPERM);
     }
     // The range is page aligned and within the user address space.
     // SAFETY: `guard` holds the mmap_lock of the caller's mm for writing.
-    let ret = unsafe {
-        bindings::mmview_designate_locked(guard.mm().as_ptr(), start, end, unshared)
-    };
+    let ret =
+        unsafe { bindings::mmview_designate_locked(guard.mm().as_ptr(), start, end, unshared) };
     to_result(ret)?;
     Ok(0)
 }
