@@ -51,6 +51,7 @@ pub fn tests() -> Vec<Test> {
         views_layout_mprotect,
         views_layout_dontneed,
         views_layout_brk,
+        views_layout_mremap,
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
         views_switch_base,
@@ -2730,6 +2731,121 @@ fn views_stress_fork() -> TestResult {
     })?;
     st.verify_final(0, STRESS_ITERS)
         .context("at the end, the main thread in the base")
+}
+
+/// mremap() while views exist: growing a mapping in place (from a view)
+/// grows it in every view, shared; shrinking it (from the base) shrinks it
+/// in every view; a move is refused with ENOMEM (not replicated yet), and
+/// nothing changes then.
+fn views_layout_mremap() -> TestResult {
+    const P: u64 = 0x3e3e;
+    const Q: u64 = 0x3e3f;
+    prepare()?;
+    let page = page_size();
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let wall = Region::anon(page)?;
+    // Four pages with four free ones after them (nothing is mapped from
+    // here to the first CREATE, so nothing can take the free ones).
+    let region = Region::anon(8 * page)?;
+    // SAFETY: unmaps the upper half of our own fresh mapping.
+    if unsafe { libc::munmap((region.addr() + 4 * page) as *mut libc::c_void, 4 * page) } != 0 {
+        fail!("munmap: {}", std::io::Error::last_os_error());
+    }
+    let small = Region::at(region.addr(), 4 * page);
+    small.fill_all(P);
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    let remap = |old: usize, new: usize, flags: libc::c_int| -> usize {
+        // SAFETY: resizes our own mapping; nothing refers to the part that goes.
+        unsafe { libc::mremap(region.addr() as *mut libc::c_void, old, new, flags) as usize }
+    };
+    let got = a.run(|| {
+        Ok((
+            remap(4 * page, 8 * page, 0),
+            std::io::Error::last_os_error(),
+        ))
+    })?;
+    ensure!(
+        got.0 == region.addr(),
+        "mremap growing in place in view 1: {:#x} ({})",
+        got.0,
+        got.1
+    );
+    ensure!(
+        thread_maps(region.addr() + 7 * page, region.addr() + 8 * page)?,
+        "the base did not grow"
+    );
+    ensure!(
+        b.run(|| thread_maps(region.addr() + 7 * page, region.addr() + 8 * page))?,
+        "view 2 did not grow"
+    );
+    b.run(|| {
+        region.fill(4 * page, 4 * page, Q);
+        Ok(())
+    })?;
+    region
+        .verify(4 * page, 4 * page, Q)
+        .context("base: the grown part, written in view 2")?;
+    a.run(|| region.verify(0, 4 * page, P))
+        .context("view 1: the old part")?;
+    a.run(|| region.verify(4 * page, 4 * page, Q))
+        .context("view 1: the grown part")?;
+
+    let got = remap(8 * page, 2 * page, 0);
+    ensure_eq!(got, region.addr(), "mremap shrinking in the base");
+    for (who, maps) in [
+        (
+            "base",
+            thread_maps(region.addr() + 2 * page, region.addr() + 8 * page)?,
+        ),
+        (
+            "view 1",
+            a.run(|| thread_maps(region.addr() + 2 * page, region.addr() + 8 * page))?,
+        ),
+        (
+            "view 2",
+            b.run(|| thread_maps(region.addr() + 2 * page, region.addr() + 8 * page))?,
+        ),
+    ] {
+        ensure!(!maps, "{who} still maps what the base's mremap cut off");
+    }
+    // A move (here to a fixed address, over another mapping) is refused.
+    wall.fill_all(Q);
+    let got = b.run(|| {
+        // SAFETY: would move our mapping over `wall`, which we own; it is
+        // refused, checked below.
+        let r = unsafe {
+            libc::mremap(
+                region.addr() as *mut libc::c_void,
+                page,
+                page,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                wall.addr() as *mut libc::c_void,
+            )
+        };
+        Ok((r as usize, std::io::Error::last_os_error().raw_os_error()))
+    })?;
+    ensure_eq!(
+        got.0,
+        usize::MAX,
+        "a moving mremap in view 2 (not replicated yet)"
+    );
+    ensure_eq!(
+        got.1,
+        Some(libc::ENOMEM),
+        "errno of a moving mremap in a view"
+    );
+    region
+        .verify(0, 2 * page, P)
+        .context("base: the data after the refused move")?;
+    wall.verify_all(Q)
+        .context("base: the mapping the move would have replaced")?;
+    Ok(())
 }
 
 #[cfg(test)]
