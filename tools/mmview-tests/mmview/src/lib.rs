@@ -157,6 +157,9 @@ pub fn is_available() -> bool {
 /// - `ENOMEM`: out of memory.
 /// - `ENOSPC`: the process already holds `vm.mmview_max_views` views (the base
 ///   and deleted views still in use count).
+/// - `EOPNOTSUPP`: the process uses something views cannot serve yet (KSM
+///   merging, userfaultfd, mmu notifiers, `CLONE_VM` children outside its
+///   thread group); not in the contract.
 /// - `ENOSYS`: the kernel has no mmview.
 pub fn create() -> Result<ViewId> {
     call_safe(MMVIEW_CREATE, 0, 0).map(ViewId)
@@ -254,6 +257,9 @@ pub fn share<T>(addr: *const T, len: usize) -> Result<()> {
 /// # Errors
 ///
 /// - `ENOMEM`: out of memory.
+/// - `EINVAL`: the calling thread's view was deleted (not in the contract).
+/// - `EAGAIN`, `EINTR`: the old base's pages kept changing, or a fatal
+///   signal arrived, while they were being copied (not in the contract).
 /// - `ENOSYS`: the kernel has no mmview.
 pub fn switch_base() -> Result<ViewId> {
     call_safe(MMVIEW_SWITCH_BASE, 0, 0).map(ViewId)

@@ -1,9 +1,9 @@
 //! `MMVIEW_UNSHARE` / `MMVIEW_SHARE`: the designation of ranges, seen as
 //! the `vu` flag in /proc/self/smaps, and `mprotect()` across designations.
 //!
-//! The process has no views here (views cannot be created yet), which is
-//! exactly when the contract allows designating ranges. The copy-on-write
-//! behaviour of unshared ranges between views is tested with the views.
+//! The process has no views here, which is exactly when the contract allows
+//! designating ranges (EPERM once views exist, and the copy-on-write
+//! behaviour of unshared ranges between views, are tested in `views`).
 
 use std::io;
 

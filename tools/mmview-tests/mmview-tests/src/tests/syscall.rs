@@ -1,5 +1,5 @@
 //! The system call without views: MMVIEW_CURRENT, the argument rules, and
-//! the ops of a process that has only its base (CREATE is not there yet).
+//! the ops of a process that has only its base (views: `views`).
 
 use mmview::{
     ViewId, MMVIEW_CREATE, MMVIEW_CURRENT, MMVIEW_DELETE, MMVIEW_MIGRATE, MMVIEW_SWITCH_BASE,
