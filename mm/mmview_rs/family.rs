@@ -77,11 +77,11 @@ impl Family {
         if fam.is_null() {
             return None;
         }
-        // SAFETY: a member keeps its family alive; `registry` is read and
-        // written only under the family's lock, which `guard` holds.
+        // `registry` is read and written only under the family's lock.
+        // SAFETY: a member keeps its family alive; `guard` holds the lock.
         let raw = unsafe { (*fam).registry };
-        // SAFETY: a non-null `registry` is a `Family` boxed by `new_boxed`,
-        // used under the lock held by `guard` for as long as the borrow.
+        // A non-null `registry` is a `Family` boxed by `new_boxed`.
+        // SAFETY: used under the lock held by `guard`, as long as the borrow.
         (!raw.is_null()).then(|| unsafe { &*raw.cast::<Family>() })
     }
 
@@ -97,8 +97,9 @@ impl Family {
         }
         // SAFETY: as in `of`.
         let raw = unsafe { (*fam).registry };
-        // SAFETY: as in `of`; the lock is held for writing and the borrow of
-        // `guard` is exclusive, so no other reference exists.
+        // The lock is held for writing and the borrow of `guard` is
+        // exclusive, so no other reference exists.
+        // SAFETY: as in `of`, and see above.
         (!raw.is_null()).then(|| unsafe { &mut *raw.cast::<Family>() })
     }
 }
@@ -205,15 +206,15 @@ pub unsafe extern "C" fn mmview_rs_replicate(
     if fam.is_null() {
         return 0;
     }
-    // SAFETY: `mm` keeps `fam` alive; the registry is used under the
-    // family's lock, which the caller holds.
+    // The registry is used under the family's lock, which the caller holds.
+    // SAFETY: `mm` keeps `fam` alive.
     let raw = unsafe { (*fam).registry };
     if raw.is_null() {
         return 0;
     }
-    // SAFETY: a non-null registry is a boxed `Family`, changed only under
-    // the lock held for writing, which nobody does while the caller holds
-    // the lock; only read here.
+    // A non-null registry is a boxed `Family`, changed only under the lock
+    // held for writing, which nobody else can hold now; only read here.
+    // SAFETY: see above.
     let family = unsafe { &*raw.cast::<Family>() };
     let mut first_err = 0;
     for (_, _, view) in family.registry.iter() {
@@ -221,8 +222,8 @@ pub unsafe extern "C" fn mmview_rs_replicate(
             continue;
         }
         let err = match op as u32 {
-            // SAFETY: `view` is a live member; the family's lock is held
-            // for writing.
+            // `view` is a live member; the family's lock is held for writing.
+            // SAFETY: see above.
             bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
                 bindings::mmview_munmap_one(view.0.as_ptr(), start, end)
             },

@@ -47,8 +47,8 @@ impl Mm {
 
     /// The view id of this mm in its family (0 outside a family).
     pub(crate) fn view_id(self) -> u64 {
-        // SAFETY: by the type invariants the mm is alive; the id is set
-        // before the mm is published and never changes.
+        // The id is set before the mm is published and never changes.
+        // SAFETY: by the type invariants the mm is alive.
         unsafe { bindings::mmview_mm_id(self.as_ptr()) }
     }
 
@@ -134,8 +134,8 @@ impl MmGuard {
 
 impl Drop for MmGuard {
     fn drop(&mut self) {
-        // SAFETY: by the type invariants, this thread holds the lock of a
-        // live mm in mode `access`.
+        // By the type invariants, this thread holds the lock in `access` mode.
+        // SAFETY: the mm is alive and locked by this thread (see above).
         unsafe {
             match self.access {
                 Access::Read => bindings::mmap_read_unlock(self.mm.as_ptr()),

@@ -79,8 +79,9 @@ fn current_id() -> ViewId {
 fn create() -> Result<c_long> {
     let limit = max_views();
     let slot = Slot::new()?;
-    // SAFETY: no locks are held; turning the view-mapping count on is
-    // idempotent and harmless for processes without views.
+    // Turning the view-mapping count on is idempotent and harmless for
+    // processes without views.
+    // SAFETY: no locks are held.
     unsafe { bindings::mmview_count_enable() };
     let mut guard = MmGuard::lock_current(Access::Write)?;
     let mm = guard.mm();
@@ -149,8 +150,8 @@ fn new_view(
 /// Undoes the family that [`create`] formed when its first view failed.
 fn undo_family(guard: &MmGuard) {
     let fam = guard.mm().family();
-    // SAFETY: the family's lock is held for writing; its registry is the
-    // boxed `Family` that `create` gave it.
+    // The registry is the boxed `Family` that `create` gave it.
+    // SAFETY: the family's lock is held for writing.
     let raw = unsafe { core::mem::replace(&mut (*fam).registry, core::ptr::null_mut()) };
     // SAFETY: as above; the caller's mm is the family's only member.
     unsafe { bindings::mmview_family_destroy_locked(guard.mm().as_ptr()) };
@@ -186,8 +187,8 @@ fn migrate(id: ViewId) -> Result<c_long> {
     let guard = MmGuard::lock_current(Access::Read)?;
     let family = Family::of(&guard).ok_or(EINVAL)?;
     let View(new) = *family.registry.get_live(id)?;
-    // SAFETY: `new` is a live view of the locked family, so not freed while
-    // the lock is held; this takes the thread's reference on it.
+    // This takes the thread's reference on `new`.
+    // SAFETY: `new` is a live view of the locked family, alive while locked.
     unsafe { bindings::mmview_task_enter(new.as_ptr()) };
     drop(guard);
     // SAFETY: the thread holds a reference on `new` (above).
@@ -215,9 +216,10 @@ fn switch_base() -> Result<c_long> {
     }
     // A deleted view cannot become the base.
     family.registry.get_live(id)?;
-    // SAFETY: the family's lock is held for writing; `mm` is the caller's
-    // mm, a member of the family other than the base.
-    to_result(unsafe { bindings::mmview_switch_base_locked(mm.as_ptr()) })?;
+    // `mm` is the caller's mm, a member of the family other than the base.
+    // SAFETY: the family's lock is held for writing.
+    let ret = unsafe { bindings::mmview_switch_base_locked(mm.as_ptr()) };
+    to_result(ret)?;
     family.registry.set_base(id)?;
     Ok(id as c_long)
 }
@@ -235,10 +237,10 @@ fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
     if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| f.registry.len() > 1) {
         return Err(EPERM);
     }
+    let mm = guard.mm().as_ptr();
     // The range is page aligned and within the user address space.
     // SAFETY: `guard` holds the mmap_lock of the caller's mm for writing.
-    let ret =
-        unsafe { bindings::mmview_designate_locked(guard.mm().as_ptr(), start, end, unshared) };
+    let ret = unsafe { bindings::mmview_designate_locked(mm, start, end, unshared) };
     to_result(ret)?;
     Ok(0)
 }
