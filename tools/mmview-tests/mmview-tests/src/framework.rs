@@ -362,8 +362,8 @@ fn has_exited(pid: libc::pid_t) -> bool {
     r == 0 && unsafe { info.si_pid() } != 0
 }
 
-/// Blocks until `pid` exits; its wait status.
-fn wait(pid: libc::pid_t) -> Option<libc::c_int> {
+/// Blocks until `pid` exits; its wait status (None if waitpid failed).
+pub fn wait(pid: libc::pid_t) -> Option<libc::c_int> {
     loop {
         let mut status = 0;
         // SAFETY: `status` is a valid out pointer.

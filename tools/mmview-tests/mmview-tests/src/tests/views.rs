@@ -22,7 +22,9 @@ use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, TestResult
 use crate::framework::Test;
 use crate::util::mem::{fill_pattern, page_size, verify_pattern};
 use crate::util::process::{fork, pipe, Child, Receiver, Sender};
-use crate::util::procfs::{drop_caches, free_kib, meminfo, set_temporarily, smaps_entries};
+use crate::util::procfs::{
+    drop_caches, free_kib, meminfo, set_temporarily, smaps_entries, thread_smaps_entries,
+};
 use crate::util::sys::{errno_name, expect_errno};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
 
@@ -1470,24 +1472,24 @@ fn views_fork_from_base() -> TestResult {
     ])
 }
 
-/// Whether the calling thread's address space maps any of `[start, end)`,
-/// from /proc/thread-self/maps (which shows the thread's view).
+/// Two views, 1 and 2, and a thread in each (`in-view-1`, `in-view-2`),
+/// created once the caller has mapped what it needs.
+fn two_views() -> TestResult<(ViewThread, ViewThread)> {
+    let a = ViewThread::spawn("in-view-1")?;
+    let b = ViewThread::spawn("in-view-2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
+    // SAFETY: the memory rule.
+    unsafe { a.migrate_from(v1, BASE)? };
+    // SAFETY: the memory rule.
+    unsafe { b.migrate_from(v2, BASE)? };
+    Ok((a, b))
+}
+
+/// Whether the calling thread's address space (its view) maps any of
+/// `[start, end)`.
 fn thread_maps(start: usize, end: usize) -> TestResult<bool> {
-    let maps = std::fs::read_to_string("/proc/thread-self/maps")
-        .context("reading /proc/thread-self/maps")?;
-    for line in maps.lines() {
-        let range = line.split_whitespace().next().unwrap_or("");
-        let Some((s, e)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(s), Ok(e)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16)) else {
-            continue;
-        };
-        if s < end && start < e {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(!thread_smaps_entries(start, end)?.is_empty())
 }
 
 /// mmap() and munmap() while views exist take effect in every view: a
@@ -1500,14 +1502,7 @@ fn views_layout_mmap_munmap() -> TestResult {
     const P3: u64 = 0x3c3c;
     prepare()?;
     let page = page_size();
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let (a, b) = two_views()?;
 
     let private = a.run(|| Region::anon(8 * page)).context("mmap in view 1")?;
     let (start, end) = (private.addr(), private.addr() + private.len());
@@ -1597,27 +1592,17 @@ fn views_thread_created_in_view() -> TestResult {
         .context("base: data the new thread stored")
 }
 
-/// The permissions (`rw-p`, ...) of the mapping at `addr` in the calling
-/// thread's view, from /proc/thread-self/maps.
+/// The permissions of the mapping at `addr` in the calling thread's view,
+/// as /proc/PID/maps writes them (`rw-p`, ...), from its smaps `VmFlags`.
 fn thread_perms(addr: usize) -> TestResult<String> {
-    let maps = std::fs::read_to_string("/proc/thread-self/maps")
-        .context("reading /proc/thread-self/maps")?;
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let Some((s, e)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(s), Ok(e)) = (usize::from_str_radix(s, 16), usize::from_str_radix(e, 16)) else {
-            continue;
-        };
-        if s <= addr && addr < e {
-            return Ok(perms.to_string());
-        }
-    }
-    fail!("no mapping at {addr:#x} in /proc/thread-self/maps")
+    let Some(e) = thread_smaps_entries(addr, addr + 1)?.into_iter().next() else {
+        fail!("no mapping at {addr:#x} in /proc/thread-self/smaps");
+    };
+    let bit = |flag: &str, c: char| if e.has_flag(flag) { c } else { '-' };
+    let shared = if e.has_flag("sh") { 's' } else { 'p' };
+    Ok([bit("rd", 'r'), bit("wr", 'w'), bit("ex", 'x'), shared]
+        .iter()
+        .collect())
 }
 
 /// mprotect() of a shared range in a view changes it in every view (the
@@ -1632,14 +1617,7 @@ fn views_layout_mprotect() -> TestResult {
     let unshared = Region::anon(4 * page)?;
     unshared.fill_all(P);
     unshared.unshare()?;
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let (a, b) = two_views()?;
     let protect = |r: &Region, off: usize, len: usize, prot: libc::c_int| -> TestResult {
         // SAFETY: changes the protection of our own mapping only.
         if unsafe { libc::mprotect((r.addr() + off) as *mut libc::c_void, len, prot) } != 0 {
@@ -1728,14 +1706,7 @@ fn views_layout_dontneed() -> TestResult {
     let unshared = Region::anon(4 * page)?;
     unshared.fill_all(P);
     unshared.unshare()?;
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let (a, b) = two_views()?;
     // View 2 maps the shared pages before view 1 drops them.
     b.run(|| shared.verify_all(P)).context("view 2 before")?;
     let dontneed = |r: &Region, off: usize, len: usize| -> TestResult {
@@ -1786,14 +1757,7 @@ fn views_layout_brk() -> TestResult {
     prepare()?;
     let page = page_size();
     let len = 16 * page;
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let (a, b) = two_views()?;
     let old = a.run(|| {
         // SAFETY: moves the break beyond malloc's heap (prepare() keeps
         // malloc from moving it) and moves it back below.

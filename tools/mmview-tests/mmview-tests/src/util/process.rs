@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::check::{Failure, TestResult};
+use crate::framework::wait;
 
 /// The exit code of a forked child whose function panicked.
 pub const PANICKED: i32 = 101;
@@ -46,7 +47,7 @@ pub unsafe fn fork(child: impl FnOnce() -> i32) -> TestResult<Child> {
 impl Child {
     /// Blocks until the child ends; its wait status.
     pub fn wait(mut self) -> TestResult<libc::c_int> {
-        let status = waitpid(self.pid);
+        let status = wait(self.pid);
         self.reaped = true;
         status.ok_or_else(|| Failure::new(format!("waitpid: {}", io::Error::last_os_error())))
     }
@@ -74,22 +75,7 @@ impl Drop for Child {
         if !self.reaped {
             // SAFETY: plain system calls on our own, not yet reaped child.
             unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            waitpid(self.pid);
-        }
-    }
-}
-
-/// Blocks until `pid` ends; its wait status (None if waitpid failed).
-fn waitpid(pid: libc::pid_t) -> Option<libc::c_int> {
-    loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid out pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return Some(status);
-        }
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return None;
+            wait(self.pid);
         }
     }
 }

@@ -146,7 +146,17 @@ pub fn smaps_entry(addr: usize) -> TestResult<SmapsEntry> {
 /// The /proc/self/smaps entries of the mappings that overlap
 /// `[start, end)`, in address order.
 pub fn smaps_entries(start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
-    Ok(parse_all_smaps(&read_file("/proc/self/smaps")?)
+    smaps_entries_of("/proc/self/smaps", start, end)
+}
+
+/// As [`smaps_entries`], for the calling thread's address space (its mmview
+/// view), from /proc/thread-self/smaps.
+pub fn thread_smaps_entries(start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
+    smaps_entries_of("/proc/thread-self/smaps", start, end)
+}
+
+fn smaps_entries_of(path: &str, start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
+    Ok(parse_all_smaps(&read_file(path)?)
         .into_iter()
         .filter(|e| e.start < end && start < e.end)
         .collect())
