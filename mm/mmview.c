@@ -599,6 +599,33 @@ static void mmview_clear_pte_locked(struct vm_area_struct *vma,
 	pte_clear(mm, addr, pte);
 }
 
+/*
+ * Install @entry, a present PTE of @src_vma at @addr, as @dst's PTE at
+ * @dst_pte, with the page's reference, mapcount and RSS (PageAnonExclusive
+ * is kept: the page is exclusive to the family, whose members all map it at
+ * the same address). No folio lock is needed: @src_vma's PTL is held, so
+ * the page stays mapped, as in fork.
+ *
+ * Locks: the family's mmap_lock, @src_vma's PTL for @addr and @dst's,
+ * nested.
+ */
+static void mmview_copy_pte_locked(struct vm_area_struct *src_vma,
+				   struct mm_struct *dst, unsigned long addr,
+				   pte_t *dst_pte, pte_t entry)
+{
+	struct page *page = vm_normal_page(src_vma, addr, entry);
+
+	if (page) {
+		struct folio *folio = page_folio(page);
+
+		folio_get(folio);
+		/* Mapcount only: PageAnonExclusive stays, see above. */
+		folio_dup_file_rmap_pte(folio, page);
+		inc_mm_counter(dst, mm_counter(folio));
+	}
+	set_pte_at(dst, addr, dst_pte, entry);
+}
+
 /**
  * mmview_zap_siblings_locked - the base replaces the page at @addr: remove
  * every other member's copy of the PTE
@@ -692,7 +719,6 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	pte_t *pte, *bpte;
 	pte_t entry, bentry;
 	pmd_t *pmd, *bpmd;
-	struct page *page;
 	vm_fault_t ret = 0;
 
 	addr &= PAGE_MASK;
@@ -751,19 +777,10 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	}
 	if (!pte_none(entry))
 		mmview_clear_pte_locked(vma, addr, pte, entry);
-	page = vm_normal_page(bvma, addr, bentry);
-	if (page) {
-		struct folio *folio = page_folio(page);
-
-		folio_get(folio);
-		/* Mapcount only: PageAnonExclusive stays, see above. */
-		folio_dup_file_rmap_pte(folio, page);
-		inc_mm_counter(mm, mm_counter(folio));
-	}
 	entry = pte_mkyoung(bentry);
 	if (write)
 		entry = pte_mkdirty(entry);
-	set_pte_at(mm, addr, pte, entry);
+	mmview_copy_pte_locked(bvma, mm, addr, pte, entry);
 	update_mmu_cache_range(NULL, vma, addr, pte, 1);
 unlock:
 	spin_unlock(ptl);
@@ -771,6 +788,29 @@ unlock:
 unlock_base:
 	pte_unmap_unlock(bpte, bptl);
 	return ret;
+}
+
+/*
+ * Drop the pages of @mm's mappings in [@start, @end), but for mappings with
+ * any of @skip in their flags (the mappings stay).
+ *
+ * Locks: the family's mmap_lock held (for reading is enough).
+ */
+static void mmview_zap_range(struct mm_struct *mm, unsigned long start,
+			     unsigned long end, vm_flags_t skip)
+{
+	struct vma_iterator vmi;
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	vma_iter_init(&vmi, mm, start);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_flags & skip)
+			continue;
+		zap_page_range_single(vma, max(start, vma->vm_start),
+				      min(end, vma->vm_end) -
+				      max(start, vma->vm_start), NULL);
+	}
 }
 
 /**
@@ -793,19 +833,9 @@ void mmview_fork_prepare(struct mm_struct *mm)
 	if (!fam)
 		return;
 	mmap_assert_write_locked(mm);
-	list_for_each_entry(sib, &fam->mms, mmview_node) {
-		struct vm_area_struct *vma;
-		struct vma_iterator vmi;
-
-		vma_iter_init(&vmi, sib, 0);
-		if (sib == fam->base)
-			continue;
-		for_each_vma(vmi, vma)
-			if (mmview_flags_synced(vma->vm_flags))
-				zap_page_range_single(vma, vma->vm_start,
-						      vma->vm_end - vma->vm_start,
-						      NULL);
-	}
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		if (sib != fam->base)
+			mmview_zap_range(sib, 0, ULONG_MAX, MMVIEW_NOT_SYNCED);
 }
 
 /* ------------------------------------------------------------------------
@@ -832,20 +862,14 @@ int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end)
 {
 	struct vma_iterator vmi;
-	struct vm_area_struct *vma;
 	LIST_HEAD(uf);
 	int err;
 
 	vma_iter_init(&vmi, mm, start);
 	mmap_assert_write_locked(mm);
 	err = do_vmi_munmap(&vmi, mm, start, end - start, &uf, false);
-	if (!err)
-		return 0;
-	vma_iter_set(&vmi, start);
-	for_each_vma_range(vmi, vma, end)
-		zap_page_range_single(vma, max(start, vma->vm_start),
-				      min(end, vma->vm_end) -
-				      max(start, vma->vm_start), NULL);
+	if (err)
+		mmview_zap_range(mm, start, end, 0);
 	return err;
 }
 
@@ -1099,19 +1123,8 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 int mmview_zap_one(struct mm_struct *mm, unsigned long start,
 		   unsigned long end)
 {
-	struct vma_iterator vmi;
-	struct vm_area_struct *vma;
-
-	vma_iter_init(&vmi, mm, start);
-	mmap_assert_locked(mm);
-	for_each_vma_range(vmi, vma, end) {
-		if (vma->vm_flags & (VM_MMVIEW_UNSHARED | VM_LOCKED | VM_PFNMAP |
-				     VM_HUGETLB))
-			continue;
-		zap_page_range_single(vma, max(start, vma->vm_start),
-				      min(end, vma->vm_end) -
-				      max(start, vma->vm_start), NULL);
-	}
+	mmview_zap_range(mm, start, end, VM_MMVIEW_UNSHARED | VM_LOCKED |
+			 VM_PFNMAP | VM_HUGETLB);
 	return 0;
 }
 
@@ -1475,7 +1488,6 @@ static int mmview_copy_from_base(struct mm_struct *new, struct mm_struct *old)
 			spinlock_t *ptl, *nptl;
 			pmd_t *pmd, *npmd;
 			pte_t *pte, *npte, entry, nentry;
-			struct page *page;
 
 			pmd = mm_find_pmd(old, addr);
 			if (!pmd || pmd_none(pmdp_get_lockless(pmd))) {
@@ -1510,17 +1522,8 @@ static int mmview_copy_from_base(struct mm_struct *new, struct mm_struct *old)
 				goto next;
 			if (!pte_none(nentry))
 				mmview_clear_pte_locked(nvma, addr, npte, nentry);
-			if (pte_none(entry))
-				goto next;
-			page = vm_normal_page(vma, addr, entry);
-			if (page) {
-				struct folio *folio = page_folio(page);
-
-				folio_get(folio);
-				folio_dup_file_rmap_pte(folio, page);
-				inc_mm_counter(new, mm_counter(folio));
-			}
-			set_pte_at(new, addr, npte, entry);
+			if (!pte_none(entry))
+				mmview_copy_pte_locked(vma, new, addr, npte, entry);
 next:
 			spin_unlock(nptl);
 			pte_unmap(npte);

@@ -147,10 +147,12 @@ int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
  * Whether a member's mapping with @vm_flags fills from the base: private,
  * shared-designated, and neither hugetlb nor a PFN mapping.
  */
+#define MMVIEW_NOT_SYNCED (VM_MAYSHARE | VM_MMVIEW_UNSHARED | VM_PFNMAP | \
+			   VM_MIXEDMAP | VM_HUGETLB)
+
 static inline bool mmview_flags_synced(vm_flags_t vm_flags)
 {
-	return !(vm_flags & (VM_MAYSHARE | VM_MMVIEW_UNSHARED | VM_PFNMAP |
-			     VM_MIXEDMAP | VM_HUGETLB));
+	return !(vm_flags & MMVIEW_NOT_SYNCED);
 }
 
 /* The family of @mm, or NULL for an mm that never had views. */
