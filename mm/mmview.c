@@ -1015,6 +1015,43 @@ unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
 	return err;
 }
 
+/**
+ * mmview_replicate_mremap - mremap() moved a mapping of @mm: move it in
+ * every other member
+ * @mm: the calling thread's mm, in a family
+ * @m: the move
+ *
+ * Each member moves its own page tables (the base's hold the data of the
+ * shared private mappings, every member's hold its unshared data), one
+ * mapping at a time (mmview_mremap_one() in mm/mremap.c). With
+ * MREMAP_DONTUNMAP, the emptied old range then gets one anon_vma for all
+ * members again, as a new mapping does (move_vma() unlinks it).
+ *
+ * If a member cannot move, or the old range cannot be shared again, every
+ * other member is moved back and the error returned: the caller then moves
+ * its own mapping back (mmview_mremap_undo_one()).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int mmview_replicate_mremap(struct mm_struct *mm,
+			    const struct mmview_mremap *m)
+{
+	unsigned long ret;
+	int err;
+
+	mmap_assert_write_locked(mm);
+	err = mmview_rs_replicate_mremap(mm, m, false);
+	if (err || !(m->flags & MREMAP_DONTUNMAP))
+		return err;
+	ret = mmview_replicate_mmap(mm, m->addr, m->old_len, 0);
+	if (!IS_ERR_VALUE(ret))
+		return 0;
+	mmview_rs_replicate_mremap(mm, m, true);
+	return (int)ret;
+}
+
 /*
  * Give the mappings of @mm in [@start, @end) the access flags @access, as
  * mprotect() would (holes skipped).

@@ -60,6 +60,19 @@ struct mmview_family {
 	void *registry;
 };
 
+/*
+ * A move made by mremap(): [@addr, @addr + @old_len) went to @new_addr,
+ * @new_len long (@old_len <= @new_len: a shrink was done before; @old_len
+ * 0: a second mapping of a shared object), with MREMAP_* @flags.
+ */
+struct mmview_mremap {
+	unsigned long addr;
+	unsigned long old_len;
+	unsigned long new_addr;
+	unsigned long new_len;
+	unsigned long flags;
+};
+
 #ifdef CONFIG_MMVIEW
 /* The mmview(2) system call, in Rust. Process context, no locks held. */
 long mmview_rs_syscall(long op, unsigned long arg1, unsigned long arg2);
@@ -142,6 +155,15 @@ int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
 int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
+
+int mmview_rs_replicate_mremap(struct mm_struct *mm,
+			       const struct mmview_mremap *m, bool undo);
+int mmview_replicate_mremap(struct mm_struct *mm,
+			    const struct mmview_mremap *m);
+int mmview_mremap_one(struct mm_struct *mm, struct mm_struct *src,
+		      const struct mmview_mremap *m);
+void mmview_mremap_undo_one(struct mm_struct *mm,
+			    const struct mmview_mremap *m);
 
 /*
  * Whether a member's mapping with @vm_flags fills from the base: private,
@@ -254,6 +276,15 @@ static inline int mmview_replicate_mprotect(struct mm_struct *mm,
 {
 	return 0;
 }
+
+static inline int mmview_replicate_mremap(struct mm_struct *mm,
+					  const struct mmview_mremap *m)
+{
+	return 0;
+}
+
+static inline void mmview_mremap_undo_one(struct mm_struct *mm,
+					  const struct mmview_mremap *m) { }
 
 static inline int mmview_replicate_brk(struct mm_struct *mm,
 				       unsigned long start, unsigned long end,

@@ -173,6 +173,36 @@ pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_fam
     }
 }
 
+/// The family of `mm`, read-only, for the replication driver.
+///
+/// # Safety
+///
+/// The caller holds the family's mmap_lock and a reference on `mm` for as
+/// long as it uses the result.
+unsafe fn locked_family<'a>(mm: Mm) -> Option<&'a Family> {
+    let fam = mm.family();
+    if fam.is_null() {
+        return None;
+    }
+    // The registry is used under the family's lock, which the caller holds.
+    // SAFETY: `mm` keeps `fam` alive.
+    let raw = unsafe { (*fam).registry };
+    // A non-null registry is a boxed `Family`, changed only under the lock
+    // held for writing, which nobody else can hold now; only read here.
+    // SAFETY: see above.
+    (!raw.is_null()).then(|| unsafe { &*raw.cast::<Family>() })
+}
+
+/// The members of `family` other than `mm`, in id order (the same order on
+/// every call while the lock is held).
+fn others(family: &Family, mm: Mm) -> impl Iterator<Item = Mm> + '_ {
+    family
+        .registry
+        .iter()
+        .map(|(_, _, view)| view.0)
+        .filter(move |view| *view != mm)
+}
+
 /// C: replays a layout change that `mm` made on every other member of its
 /// family: `MMVIEW_REPLICATE_MUNMAP` unmaps `[start, end)`,
 /// `MMVIEW_REPLICATE_CLONE` replaces it by clones of `mm`'s mappings,
@@ -202,50 +232,37 @@ pub unsafe extern "C" fn mmview_rs_replicate(
     let Some(mm) = (unsafe { Mm::from_raw(mm) }) else {
         return 0;
     };
-    let fam = mm.family();
-    if fam.is_null() {
+    // SAFETY: the caller holds the family's lock and a reference on `mm`.
+    let Some(family) = (unsafe { locked_family(mm) }) else {
         return 0;
-    }
-    // The registry is used under the family's lock, which the caller holds.
-    // SAFETY: `mm` keeps `fam` alive.
-    let raw = unsafe { (*fam).registry };
-    if raw.is_null() {
-        return 0;
-    }
-    // A non-null registry is a boxed `Family`, changed only under the lock
-    // held for writing, which nobody else can hold now; only read here.
-    // SAFETY: see above.
-    let family = unsafe { &*raw.cast::<Family>() };
+    };
     let mut first_err = 0;
-    for (_, _, view) in family.registry.iter() {
-        if view.0 == mm {
-            continue;
-        }
+    for view in others(family, mm) {
         let err = match op as u32 {
             // `view` is a live member; the family's lock is held for writing.
             // SAFETY: see above.
             bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
-                bindings::mmview_munmap_one(view.0.as_ptr(), start, end)
+                bindings::mmview_munmap_one(view.as_ptr(), start, end)
             },
             // SAFETY: as above; `mm` is a member too.
             bindings::MMVIEW_REPLICATE_CLONE => unsafe {
-                bindings::mmview_clone_range(view.0.as_ptr(), mm.as_ptr(), start, end)
+                bindings::mmview_clone_range(view.as_ptr(), mm.as_ptr(), start, end)
             },
             // SAFETY: as above.
             bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
-                bindings::mmview_protect_one(view.0.as_ptr(), mm.as_ptr(), start, end)
+                bindings::mmview_protect_one(view.as_ptr(), mm.as_ptr(), start, end)
             },
             // SAFETY: as above (held for reading is enough for a zap).
             bindings::MMVIEW_REPLICATE_ZAP => unsafe {
-                bindings::mmview_zap_one(view.0.as_ptr(), start, end)
+                bindings::mmview_zap_one(view.as_ptr(), start, end)
             },
             // SAFETY: as above.
             bindings::MMVIEW_REPLICATE_EXPAND => unsafe {
-                bindings::mmview_expand_one(view.0.as_ptr(), start, end)
+                bindings::mmview_expand_one(view.as_ptr(), start, end)
             },
             // SAFETY: as above.
             bindings::MMVIEW_REPLICATE_BRK => unsafe {
-                bindings::mmview_brk_one(view.0.as_ptr(), mm.as_ptr())
+                bindings::mmview_brk_one(view.as_ptr(), mm.as_ptr())
             },
             _ => -(bindings::EINVAL as kernel::ffi::c_int),
         };
@@ -257,4 +274,53 @@ pub unsafe extern "C" fn mmview_rs_replicate(
         }
     }
     first_err
+}
+
+/// C: replays on every other member of `mm`'s family, in id order, the move
+/// `m` that `mremap()` made in `mm`. If a member cannot move (it is left
+/// unchanged), the members moved before it are moved back and its error is
+/// returned; the caller then moves its own mapping back. With `undo`, moves
+/// every other member back instead (a later step of the call failed).
+///
+/// # Safety
+///
+/// The caller holds the family's mmap_lock for writing and a reference on
+/// `mm`, a member of a family; `m` is valid for reading.
+#[no_mangle]
+pub unsafe extern "C" fn mmview_rs_replicate_mremap(
+    mm: *mut bindings::mm_struct,
+    m: *const bindings::mmview_mremap,
+    undo: bool,
+) -> kernel::ffi::c_int {
+    // SAFETY: the caller holds a reference on `mm`.
+    let Some(mm) = (unsafe { Mm::from_raw(mm) }) else {
+        return 0;
+    };
+    // SAFETY: the caller holds the family's lock and a reference on `mm`.
+    let Some(family) = (unsafe { locked_family(mm) }) else {
+        return 0;
+    };
+    let undo_first = |n: usize| {
+        for view in others(family, mm).take(n) {
+            // `view` is a live member that made the move; the lock is held
+            // for writing and `m` is valid.
+            // SAFETY: see above.
+            unsafe { bindings::mmview_mremap_undo_one(view.as_ptr(), m) };
+        }
+    };
+    if undo {
+        undo_first(usize::MAX);
+        return 0;
+    }
+    for (moved, view) in others(family, mm).enumerate() {
+        // `view` and `mm` are live members, the lock is held for writing
+        // and `m` is valid.
+        // SAFETY: see above.
+        let err = unsafe { bindings::mmview_mremap_one(view.as_ptr(), mm.as_ptr(), m) };
+        if err != 0 {
+            undo_first(moved);
+            return err;
+        }
+    }
+    0
 }

@@ -24,7 +24,9 @@ mod registry;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
 
-pub use family::{mmview_rs_family_release, mmview_rs_replicate, mmview_rs_view_idle};
+pub use family::{
+    mmview_rs_family_release, mmview_rs_replicate, mmview_rs_replicate_mremap, mmview_rs_view_idle,
+};
 use family::{take_if_unused, Family, View};
 use mm::{Access, Mm, MmGuard};
 use op::{Op, Request};

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use mmview::ViewId;
 
 use super::named_tests;
-use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, TestResult};
+use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, Failure, TestResult};
 use crate::framework::Test;
 use crate::util::mem::{fill_pattern, page_size, verify_pattern};
 use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{
-    drop_caches, free_kib, meminfo, set_temporarily, smaps_entries, thread_smaps_entries,
+    drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries, thread_smaps_entries,
 };
 use crate::util::sys::{errno_name, expect_errno};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
@@ -54,6 +54,8 @@ pub fn tests() -> Vec<Test> {
         views_layout_dontneed,
         views_layout_brk,
         views_layout_mremap,
+        views_layout_mremap_move,
+        views_layout_mremap_undone,
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
         views_switch_base,
@@ -2778,38 +2780,401 @@ fn views_layout_mremap() -> TestResult {
     ] {
         ensure!(!maps, "{who} still maps what the base's mremap cut off");
     }
-    // A move (here to a fixed address, over another mapping) is refused.
+    // A move to a fixed address over another mapping, shrinking on the
+    // way, made in view 2: the target's old content is gone and the moved
+    // data is there in every view; the old range is gone everywhere.
     wall.fill_all(Q);
     let got = b.run(|| {
-        // SAFETY: would move our mapping over `wall`, which we own; it is
-        // refused, checked below.
+        // SAFETY: moves our mapping over `wall`, which we own and no longer
+        // use; checked below.
         let r = unsafe {
             libc::mremap(
                 region.addr() as *mut libc::c_void,
-                page,
+                2 * page,
                 page,
                 libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
                 wall.addr() as *mut libc::c_void,
             )
         };
-        Ok((r as usize, std::io::Error::last_os_error().raw_os_error()))
+        Ok((r as usize, std::io::Error::last_os_error()))
     })?;
-    ensure_eq!(
+    ensure!(
+        got.0 == wall.addr(),
+        "mremap(MREMAP_FIXED) in view 2: {:#x} ({})",
         got.0,
-        usize::MAX,
-        "a moving mremap in view 2 (not replicated yet)"
+        got.1
+    );
+    let moved = || -> TestResult {
+        ensure!(
+            !thread_maps(region.addr(), region.addr() + 2 * page)?,
+            "the old range is still mapped"
+        );
+        wall.verify(0, page, P)
+            .context("the target: the first page of the old range")
+    };
+    moved().context("base")?;
+    a.run(moved).context("view 1")?;
+    b.run(moved).context("view 2")?;
+    a.run(|| {
+        wall.fill_all(Q);
+        Ok(())
+    })?;
+    wall.verify_all(Q)
+        .context("base: a store of view 1 after the move")?;
+    b.run(|| wall.verify_all(Q))
+        .context("view 2: a store of view 1 after the move")
+}
+
+/// `mremap(addr, old_len, new_len, flags)` in the calling thread; the new
+/// address or the errno.
+fn remap(
+    addr: usize,
+    old_len: usize,
+    new_len: usize,
+    flags: libc::c_int,
+    new_addr: usize,
+) -> Result<usize, i32> {
+    // SAFETY: the callers move or resize mappings of their own that nothing
+    // references but by address.
+    let r = unsafe {
+        libc::mremap(
+            addr as *mut libc::c_void,
+            old_len,
+            new_len,
+            flags,
+            new_addr as *mut libc::c_void,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Checks, in the calling thread's view, that `[old, old + old_len)` is
+/// unmapped and `[new, new + new_len)` is mapped.
+fn expect_moved(old: usize, old_len: usize, new: usize, new_len: usize) -> TestResult {
+    ensure!(
+        !thread_maps(old, old + old_len)?,
+        "the old range {old:#x} is still mapped"
+    );
+    let entries = thread_smaps_entries(new, new + new_len)?;
+    let covered: usize = entries
+        .iter()
+        .map(|e| e.end.min(new + new_len) - e.start.max(new))
+        .sum();
+    ensure_eq!(covered, new_len, "bytes mapped at the new address {new:#x}");
+    Ok(())
+}
+
+/// The start and length of the vDSO, from /proc/self/maps.
+fn vdso_range() -> TestResult<(usize, usize)> {
+    let maps = read_file("/proc/self/maps")?;
+    for line in maps.lines().filter(|l| l.ends_with("[vdso]")) {
+        let range = line.split(' ').next().unwrap_or("");
+        if let Some((s, e)) = range.split_once('-') {
+            let s = usize::from_str_radix(s, 16).map_err(|e| Failure::new(e.to_string()))?;
+            let e = usize::from_str_radix(e, 16).map_err(|e| Failure::new(e.to_string()))?;
+            return Ok((s, e - s));
+        }
+    }
+    fail!("no [vdso] in /proc/self/maps")
+}
+
+/// mremap() that moves a mapping moves it in every view: a shared private
+/// mapping grown and moved by view 1 (same data everywhere, still shared,
+/// also in the grown part); an unshared mapping moved by the base to a
+/// fixed address (every view keeps its own data there, still unshared);
+/// MREMAP_DONTUNMAP in view 2 (data moved everywhere, the old range empty
+/// and shared again); a second mapping of a MAP_SHARED object (old_len 0).
+/// The vDSO, whose place the kernel tracks per address space, cannot move
+/// (EINVAL) in a process with views.
+fn views_layout_mremap_move() -> TestResult {
+    const S: u64 = 0x5a5a;
+    const S2: u64 = 0x5a5b;
+    const U0: u64 = 0x6000;
+    const UB: u64 = 0x600b;
+    const U1: u64 = 0x6001;
+    const U2: u64 = 0x6002;
+    const X: u64 = 0x7777;
+    const D: u64 = 0x4d4d;
+    const D2: u64 = 0x4d4e;
+    const M: u64 = 0x3030;
+    const M2: u64 = 0x3031;
+    prepare()?;
+    let page = page_size();
+    // 4 shared pages, then a PROT_NONE page so that growing must move.
+    let shared = Region::anon(5 * page)?;
+    // SAFETY: changes the protection of the last page of our own mapping,
+    // which is never touched.
+    if unsafe {
+        libc::mprotect(
+            (shared.addr() + 4 * page) as *mut libc::c_void,
+            page,
+            libc::PROT_NONE,
+        )
+    } != 0
+    {
+        fail!("mprotect: {}", std::io::Error::last_os_error());
+    }
+    shared.fill(0, 4 * page, S);
+    let unshared = Region::anon(4 * page)?;
+    unshared.fill_all(U0);
+    unshared.unshare()?;
+    let target = Region::anon(4 * page)?;
+    target.fill_all(X);
+    let dontunmap = Region::anon(2 * page)?;
+    dontunmap.fill_all(D);
+    let object = Region::anon_shared(2 * page)?;
+    object.fill_all(M);
+    let (a, b) = two_views()?;
+    unshared.fill_all(UB);
+    a.run(|| {
+        unshared.fill_all(U1);
+        Ok(())
+    })?;
+    b.run(|| {
+        unshared.fill_all(U2);
+        Ok(())
+    })?;
+
+    // Grow-and-move of a shared mapping, in view 1.
+    let got = a.run(|| {
+        Ok(remap(
+            shared.addr(),
+            4 * page,
+            8 * page,
+            libc::MREMAP_MAYMOVE,
+            0,
+        ))
+    })?;
+    let new = match got {
+        Ok(n) if n != shared.addr() => n,
+        other => fail!("mremap(MREMAP_MAYMOVE) growing in view 1: {other:?}"),
+    };
+    let grown = Region::at(new, 8 * page);
+    let check = || -> TestResult {
+        expect_moved(shared.addr(), 4 * page, new, 8 * page)?;
+        grown.verify(0, 4 * page, S)?;
+        grown.verify_zero(4 * page, 4 * page)
+    };
+    check().context("base after the move")?;
+    a.run(check).context("view 1 after its move")?;
+    b.run(check).context("view 2 after the move")?;
+    b.run(|| {
+        grown.fill(page, 6 * page, S2);
+        Ok(())
+    })?;
+    grown
+        .verify(page, 6 * page, S2)
+        .context("base: a store of view 2 in the moved mapping")?;
+    a.run(|| grown.verify(page, 6 * page, S2))
+        .context("view 1: a store of view 2 in the moved mapping")?;
+
+    // Move of an unshared mapping, from the base, over `target`.
+    let got = remap(
+        unshared.addr(),
+        4 * page,
+        4 * page,
+        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+        target.addr(),
     );
     ensure_eq!(
-        got.1,
-        Some(libc::ENOMEM),
-        "errno of a moving mremap in a view"
+        got,
+        Ok(target.addr()),
+        "mremap(MREMAP_FIXED) of unshared memory in the base"
     );
-    region
-        .verify(0, 2 * page, P)
-        .context("base: the data after the refused move")?;
-    wall.verify_all(Q)
-        .context("base: the mapping the move would have replaced")?;
-    Ok(())
+    for (who, seed) in [("base", UB), ("view 1", U1), ("view 2", U2)] {
+        let check = || -> TestResult {
+            expect_moved(unshared.addr(), 4 * page, target.addr(), 4 * page)?;
+            target.verify_all(seed)
+        };
+        match who {
+            "base" => check(),
+            "view 1" => a.run(check),
+            _ => b.run(check),
+        }
+        .with_context(|| format!("{who}: its own data, moved"))?;
+    }
+    ensure_eq!(
+        unshared_flag(&target)?,
+        Some(true),
+        "the moved range is unshared"
+    );
+    a.run(|| {
+        target.fill(0, page, S);
+        Ok(())
+    })?;
+    target
+        .verify_all(UB)
+        .context("base: view 1 stored into its moved copy")?;
+    b.run(|| target.verify_all(U2))
+        .context("view 2: view 1 stored into its moved copy")?;
+
+    // MREMAP_DONTUNMAP, in view 2.
+    let got = b.run(|| {
+        Ok(remap(
+            dontunmap.addr(),
+            2 * page,
+            2 * page,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_DONTUNMAP,
+            0,
+        ))
+    })?;
+    let moved = match got {
+        Ok(n) => Region::at(n, 2 * page),
+        Err(e) => fail!("mremap(MREMAP_DONTUNMAP) in view 2: {}", errno_name(e)),
+    };
+    let check = || -> TestResult {
+        moved.verify_all(D).context("the moved data")?;
+        ensure!(
+            thread_maps(dontunmap.addr(), dontunmap.addr() + 2 * page)?,
+            "the old range is gone"
+        );
+        dontunmap.verify_zero(0, 2 * page).context("the old range")
+    };
+    check().context("base after MREMAP_DONTUNMAP")?;
+    a.run(check).context("view 1 after MREMAP_DONTUNMAP")?;
+    b.run(check).context("view 2 after MREMAP_DONTUNMAP")?;
+    a.run(|| {
+        dontunmap.fill_all(D2);
+        Ok(())
+    })?;
+    dontunmap
+        .verify_all(D2)
+        .context("base: view 1 stored into the emptied range")?;
+    b.run(|| dontunmap.verify_all(D2))
+        .context("view 2: view 1 stored into the emptied range")?;
+
+    // A second mapping of a MAP_SHARED object, made in view 1.
+    let got = a.run(|| Ok(remap(object.addr(), 0, 2 * page, libc::MREMAP_MAYMOVE, 0)))?;
+    let alias = match got {
+        Ok(n) => Region::at(n, 2 * page),
+        Err(e) => fail!("mremap(old_len 0) in view 1: {}", errno_name(e)),
+    };
+    alias.verify_all(M).context("base: the second mapping")?;
+    b.run(|| {
+        alias.fill_all(M2);
+        Ok(())
+    })?;
+    object
+        .verify_all(M2)
+        .context("base: a store of view 2 through the second mapping")?;
+    a.run(|| object.verify_all(M2))
+        .context("view 1: a store of view 2 through the second mapping")?;
+
+    // The vDSO stays where it is.
+    let (vdso, vdso_len) = vdso_range()?;
+    let spare = Region::anon(vdso_len)?;
+    spare.fill_all(X);
+    let got = a.run(|| {
+        Ok(remap(
+            vdso,
+            vdso_len,
+            vdso_len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            spare.addr(),
+        ))
+    })?;
+    ensure_eq!(got, Err(libc::EINVAL), "mremap of the vDSO in view 1");
+    ensure_eq!(vdso_range()?, (vdso, vdso_len), "the vDSO's place");
+    spare
+        .verify_all(X)
+        .context("the would-be target of the vDSO")
+}
+
+/// The ranges the calling thread's view maps, as `start-end` pairs.
+fn thread_layout() -> TestResult<Vec<(usize, usize)>> {
+    Ok(thread_smaps_entries(0, usize::MAX)?
+        .iter()
+        .map(|e| (e.start, e.end))
+        .collect())
+}
+
+/// A move that one view cannot make is undone in all: view 2 has split an
+/// unshared mapping into many (per-view mprotect), so with
+/// vm.max_map_count lowered the base's mremap() can move its mapping and
+/// view 1's, but not view 2's: ENOMEM, and every view has its old layout
+/// and data. With the limit back, the same move succeeds everywhere.
+fn views_layout_mremap_undone() -> TestResult {
+    const S: u64 = 0x0dd0;
+    const U: u64 = 0x0dd1;
+    const SPLITS: usize = 16;
+    prepare()?;
+    let page = page_size();
+    let shared = Region::anon(4 * page)?;
+    shared.fill_all(S);
+    let unshared = Region::anon(2 * SPLITS * page)?;
+    unshared.fill_all(U);
+    unshared.unshare()?;
+    let (a, b) = two_views()?;
+    b.run(|| {
+        for i in 0..SPLITS {
+            let addr = unshared.addr() + 2 * i * page;
+            // SAFETY: makes one page of view 2's own copy of `unshared`
+            // read-only; it is only read afterwards.
+            if unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_READ) } != 0 {
+                fail!("mprotect in view 2: {}", std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })?;
+    let layouts = || -> TestResult<[Vec<(usize, usize)>; 3]> {
+        Ok([
+            thread_layout()?,
+            a.run(thread_layout)?,
+            b.run(thread_layout)?,
+        ])
+    };
+    let before = layouts()?;
+    ensure!(
+        before[2].len() >= before[0].len() + SPLITS,
+        "view 2 has {} mappings, the base {}: the mprotect did not split",
+        before[2].len(),
+        before[0].len()
+    );
+    let limit = before[0].len() + SPLITS / 2;
+    let got = {
+        let _limit = set_temporarily("/proc/sys/vm/max_map_count", &limit.to_string())?;
+        remap(shared.addr(), 4 * page, 8 * page, libc::MREMAP_MAYMOVE, 0)
+    };
+    ensure_eq!(
+        got,
+        Err(libc::ENOMEM),
+        "mremap in the base that view 2 cannot make (vm.max_map_count {limit})"
+    );
+    let after = layouts()?;
+    for (i, who) in ["base", "view 1", "view 2"].into_iter().enumerate() {
+        ensure!(
+            before[i] == after[i],
+            "{who}: the layout changed: {:x?} -> {:x?}",
+            before[i],
+            after[i]
+        );
+    }
+    shared
+        .verify_all(S)
+        .context("base: data after the undone move")?;
+    a.run(|| shared.verify_all(S))
+        .context("view 1: data after the undone move")?;
+    b.run(|| shared.verify_all(S))
+        .context("view 2: data after the undone move")?;
+    b.run(|| unshared.verify_all(U))
+        .context("view 2: its unshared data")?;
+
+    let new = match remap(shared.addr(), 4 * page, 8 * page, libc::MREMAP_MAYMOVE, 0) {
+        Ok(n) => n,
+        Err(e) => fail!("the same mremap with the limit back: {}", errno_name(e)),
+    };
+    let grown = Region::at(new, 8 * page);
+    let check = || -> TestResult {
+        expect_moved(shared.addr(), 4 * page, new, 8 * page)?;
+        grown.verify(0, 4 * page, S)
+    };
+    check().context("base")?;
+    a.run(check).context("view 1")?;
+    b.run(check).context("view 2")
 }
 
 #[cfg(test)]
