@@ -813,15 +813,65 @@ static void mmview_zap_range(struct mm_struct *mm, unsigned long start,
 	}
 }
 
+/* Write-protect one PTE of a view (pagewalk callback, PTL held). */
+static int mmview_wrprotect_pte(pte_t *pte, unsigned long addr,
+				unsigned long next, struct mm_walk *walk)
+{
+	pte_t entry = ptep_get(pte);
+
+	if (pte_present(entry) && pte_write(entry)) {
+		ptep_set_wrprotect(walk->mm, addr, pte);
+		*(bool *)walk->private = true;
+	}
+	return 0;
+}
+
+static const struct mm_walk_ops mmview_wrprotect_ops = {
+	.pte_entry	= mmview_wrprotect_pte,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/*
+ * Write-protect @mm's copies of the base's PTEs (its shared private
+ * mappings), with mmu-notifier ranges and TLB flushes.
+ *
+ * Locks: the family's mmap_lock held for writing; the walk takes the PTLs.
+ */
+static void mmview_wrprotect_synced(struct mm_struct *mm)
+{
+	struct mmu_notifier_range range;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+	bool flush;
+
+	for_each_vma(vmi, vma) {
+		if (!mmview_flags_synced(vma->vm_flags))
+			continue;
+		flush = false;
+		mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_PAGE, 0,
+					mm, vma->vm_start, vma->vm_end);
+		mmu_notifier_invalidate_range_start(&range);
+		walk_page_range_vma(vma, vma->vm_start, vma->vm_end,
+				    &mmview_wrprotect_ops, &flush);
+		if (flush)
+			flush_tlb_range(vma, vma->vm_start, vma->vm_end);
+		mmu_notifier_invalidate_range_end(&range);
+	}
+}
+
 /**
  * mmview_fork_prepare - dup_mmap(): fork() of a family member
  * @mm: the forking mm
  *
- * Removes every view's copies of the base's PTEs (they fill again on
- * demand), so that once fork() has write-protected the pages it shares
- * with the child, no member keeps a writable mapping of them. The child's
- * copy of a view's shared private mappings is then taken from the base
- * (mmview_copy_page_range()).
+ * Write-protects every view's copies of the base's PTEs, so that once
+ * fork() has write-protected the base's pages that it shares with the
+ * child, no member keeps a writable mapping of them: a store in a view
+ * then faults, and the base copies the page (mmview_sync_pte(), whose
+ * caller has the base fault first; the base's copy-on-write removes the
+ * views' copies of the old page) or, once the child no longer maps it,
+ * reuses it (the view's copy is made writable again). The views keep their
+ * mappings. The child's copy of a view's shared private mappings is taken
+ * from the base (mmview_copy_page_range()).
  *
  * Locks: the family's mmap_lock held for writing.
  */
@@ -835,7 +885,7 @@ void mmview_fork_prepare(struct mm_struct *mm)
 	mmap_assert_write_locked(mm);
 	list_for_each_entry(sib, &fam->mms, mmview_node)
 		if (sib != fam->base)
-			mmview_zap_range(sib, 0, ULONG_MAX, MMVIEW_NOT_SYNCED);
+			mmview_wrprotect_synced(sib);
 }
 
 /* ------------------------------------------------------------------------

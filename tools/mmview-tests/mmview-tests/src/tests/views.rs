@@ -49,6 +49,7 @@ pub fn tests() -> Vec<Test> {
         views_exit_releases,
         views_exec_releases,
         views_fork_from_base,
+        views_fork_keeps_view_mappings,
         views_layout_mmap_munmap,
         views_layout_mprotect,
         views_layout_dontneed,
@@ -1472,6 +1473,112 @@ fn views_fork_from_base() -> TestResult {
         })
         .context("view 2"),
     ])
+}
+
+/// The resident kB of the calling thread's view over `region`.
+fn thread_rss_kib(region: &Region) -> TestResult<u64> {
+    thread_smaps_entries(region.addr(), region.addr() + region.len())?
+        .iter()
+        .map(|e| e.field("Rss"))
+        .sum()
+}
+
+/// fork() write-protects the views' mappings of shared memory instead of
+/// dropping them: views that had written shared memory keep it resident,
+/// and their stores after the fork (the first ones, before the child has
+/// written anything) stay out of the child, which still sees the data of
+/// the fork; the base and the other view see them.
+fn views_fork_keeps_view_mappings() -> TestResult {
+    const S0: u64 = 0xe0;
+    const S1: u64 = 0xe1;
+    const S2: u64 = 0xe2;
+    const P1: u64 = 0xe3;
+    const P2: u64 = 0xe4;
+    prepare()?;
+    let page = page_size();
+    let len = 8 * page;
+    let shared = Region::anon(len)?;
+    shared.fill_all(S0);
+    let (from_child, child_tx) = pipe()?;
+    let (child_rx, to_child) = pipe()?;
+    let (a, b) = two_views()?;
+    a.run(|| {
+        shared.fill(0, len / 2, S1);
+        Ok(())
+    })?;
+    b.run(|| {
+        shared.fill(len / 2, len / 2, S2);
+        Ok(())
+    })?;
+    let rss = || -> TestResult<[u64; 2]> {
+        Ok([
+            a.run(|| thread_rss_kib(&shared))?,
+            b.run(|| thread_rss_kib(&shared))?,
+        ])
+    };
+    // Each view maps at least the half it wrote.
+    let before = rss()?;
+    let half = (len / 2 / 1024) as u64;
+    ensure!(
+        before.iter().all(|&kib| kib >= half),
+        "resident kB of views 1 and 2 before the fork: {before:?}, expected at least {half}"
+    );
+
+    // SAFETY: the child only reads memory through Region and uses the pipes.
+    let child = unsafe {
+        fork(|| {
+            if proceed_after(&child_tx, &child_rx).is_none() {
+                return 15;
+            }
+            if !shared.matches(0, len / 2, S1) || !shared.matches(len / 2, len / 2, S2) {
+                return 17;
+            }
+            0
+        })
+    }?;
+    drop(child_tx);
+    drop(child_rx);
+    if from_child.recv() != Some(1) {
+        child.expect_success("the forked child", fork_child_failure)?;
+        fail!("the forked child exited without reporting");
+    }
+    let after = rss();
+    let writes = a
+        .run(|| {
+            shared.fill(0, len / 2, P1);
+            Ok(())
+        })
+        .and_then(|()| {
+            b.run(|| {
+                shared.fill(len / 2, len / 2, P2);
+                Ok(())
+            })
+        });
+    let released = to_child.send(1);
+    child.expect_success("the forked child", fork_child_failure)?;
+    let after = after?;
+    ensure!(
+        after == before,
+        "resident kB of views 1 and 2 over the shared range: {before:?} before the fork, \
+         {after:?} after"
+    );
+    writes?;
+    ensure!(released, "could not let the child go on");
+    let stored = || -> TestResult {
+        shared.verify(0, len / 2, P1)?;
+        shared.verify(len / 2, len / 2, P2)
+    };
+    check_all([
+        stored().context("base: stores of the views after the fork"),
+        a.run(stored).context("view 1"),
+        b.run(stored).context("view 2"),
+    ])
+}
+
+/// The child's side of a handshake: reports that it runs, then waits for
+/// the parent's go. `None` if either end is gone.
+fn proceed_after(report: &Sender, proceed: &Receiver) -> Option<()> {
+    (report.send(1) && proceed.recv() == Some(1)).then_some(())
 }
 
 /// Two views, 1 and 2, and a thread in each (`in-view-1`, `in-view-2`),
