@@ -841,9 +841,10 @@ static void mmview_wrprotect_synced(struct mm_struct *mm)
 {
 	struct mmu_notifier_range range;
 	struct vm_area_struct *vma;
-	VMA_ITERATOR(vmi, mm, 0);
+	struct vma_iterator vmi;
 	bool flush;
 
+	vma_iter_init(&vmi, mm, 0);
 	for_each_vma(vmi, vma) {
 		if (!mmview_flags_synced(vma->vm_flags))
 			continue;
@@ -883,9 +884,57 @@ void mmview_fork_prepare(struct mm_struct *mm)
 	if (!fam)
 		return;
 	mmap_assert_write_locked(mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		if (sib == fam->base)
+			continue;
+		/*
+		 * A page pinned through a view is the base's page too: fork()
+		 * must copy it for the child, not share it (see
+		 * folio_needs_cow_for_dma(), which looks at the base).
+		 */
+		if (test_bit(MMF_HAS_PINNED, &sib->flags))
+			set_bit(MMF_HAS_PINNED, &fam->base->flags);
+		mmview_wrprotect_synced(sib);
+	}
+}
+
+/**
+ * mmview_fork_copy_begin - fork() copies the base's PTEs of a shared range
+ * @mm: a family member
+ *
+ * The copy write-protects the base's PTEs and shares their pages with the
+ * child. GUP-fast in the base backs off meanwhile (copy_page_range() holds
+ * the base's write_protect_seq); this makes GUP-fast in every view back
+ * off too, so that nobody pins a page while it becomes shared with the
+ * child. End with mmview_fork_copy_end().
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_fork_copy_begin(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	mmap_assert_write_locked(mm);
 	list_for_each_entry(sib, &fam->mms, mmview_node)
 		if (sib != fam->base)
-			mmview_wrprotect_synced(sib);
+			raw_write_seqcount_begin(&sib->write_protect_seq);
+}
+
+/**
+ * mmview_fork_copy_end - end what mmview_fork_copy_begin() began
+ * @mm: the family member passed to it
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_fork_copy_end(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		if (sib != fam->base)
+			raw_write_seqcount_end(&sib->write_protect_seq);
 }
 
 /* ------------------------------------------------------------------------

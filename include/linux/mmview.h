@@ -115,6 +115,8 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 				unsigned long addr);
 void mmview_fork_prepare(struct mm_struct *mm);
+void mmview_fork_copy_begin(struct mm_struct *mm);
+void mmview_fork_copy_end(struct mm_struct *mm);
 int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
 
