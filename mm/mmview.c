@@ -1221,6 +1221,100 @@ int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 	return err;
 }
 
+/*
+ * Give the mappings of @mm in [@start, @end) the attribute flags @flags
+ * (MMVIEW_ATTR_FLAGS), as madvise() and mseal() would (holes skipped).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+static int mmview_attr_range(struct mm_struct *mm, unsigned long start,
+			     unsigned long end, vm_flags_t flags)
+{
+	struct vm_area_struct *vma, *prev;
+	struct vma_iterator vmi;
+	unsigned long nstart = start;
+	vm_flags_t newflags;
+
+	vma_iter_init(&vmi, mm, start);
+	vma = vma_find(&vmi, end);
+	if (!vma)
+		return 0;
+	prev = vma_prev(&vmi);
+	if (start > vma->vm_start)
+		prev = vma;
+	for_each_vma_range(vmi, vma, end) {
+		nstart = max(nstart, vma->vm_start);
+		newflags = (vma->vm_flags & ~MMVIEW_ATTR_FLAGS) | flags;
+		if (newflags != vma->vm_flags) {
+			vma = vma_modify_flags(&vmi, prev, vma, nstart,
+					       min(vma->vm_end, end), newflags);
+			if (IS_ERR(vma))
+				return PTR_ERR(vma);
+			vma_start_write(vma);
+			vm_flags_reset(vma, newflags);
+		}
+		prev = vma;
+		nstart = vma->vm_end;
+	}
+	return 0;
+}
+
+/**
+ * mmview_attr_one - give one member the attribute flags @src has over
+ * [@start, @end)
+ * @dst: the member
+ * @src: the member whose madvise() or mseal() changed the range
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * The attributes are MMVIEW_ATTR_FLAGS: fork and core-dump advice,
+ * read-ahead advice, THP advice, and the seal.
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno (the range partly changed, as a failed
+ * madvise() leaves it).
+ */
+int mmview_attr_one(struct mm_struct *dst, struct mm_struct *src,
+		    unsigned long start, unsigned long end)
+{
+	struct vma_iterator vmi;
+	struct vm_area_struct *vma;
+	int err;
+
+	vma_iter_init(&vmi, src, start);
+	mmap_assert_write_locked(dst);
+	for_each_vma_range(vmi, vma, end) {
+		err = mmview_attr_range(dst, max(start, vma->vm_start),
+					min(end, vma->vm_end),
+					vma->vm_flags & MMVIEW_ATTR_FLAGS);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/**
+ * mmview_replicate_attr - madvise() or mseal() changed the attribute flags
+ * of @mm's mappings in [@start, @end): change them in every other member
+ * @mm: the calling thread's mm, in a family
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * Sealing in particular must hold in every view, or an munmap() from an
+ * unsealed view would unmap the range everywhere but in the sealed one.
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int mmview_replicate_attr(struct mm_struct *mm, unsigned long start,
+			  unsigned long end)
+{
+	mmap_assert_write_locked(mm);
+	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_ATTR, start, end);
+}
+
 /**
  * mmview_replicate_mprotect - mprotect(): after @mm changed a shared range,
  * change it in every other member

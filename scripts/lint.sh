@@ -41,12 +41,20 @@ kernel_rustfmt() {
 			grep -v '^tools/' | sed "s|^|$MMVIEW_REPO/|")
 }
 
+# The manual page renders with no groff warning.
+man_page() {
+	local out
+	out=$(LC_ALL=C.UTF-8 groff -man -ww -z "$MMVIEW_REPO/docs/man/mmview.2" 2>&1) || return 1
+	[ -z "$out" ] || { echo "$out"; return 1; }
+}
+
 ws=$MMVIEW_REPO/tools/mmview-tests
 export CARGO_TARGET_DIR=$MMVIEW_CACHE/cargo-host
 check harness_judge_self_test python3 "$MMVIEW_REPO/scripts/qemu/test_analyse.py"
 check series_applies_with_git_am "$MMVIEW_REPO/scripts/export-series.sh" --check
 check checkpatch_clean checkpatch
 check kernel_rust_rustfmt_clean kernel_rustfmt
+check man_page_renders man_page
 check userspace_cargo_fmt_clean cargo fmt --manifest-path "$ws/Cargo.toml" --all -- --check
 check userspace_clippy_clean cargo clippy --manifest-path "$ws/Cargo.toml" --workspace --all-targets -q -- -D warnings
 check userspace_host_unit_tests cargo test --manifest-path "$ws/Cargo.toml" --workspace -q

@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(rustc-web rust-web-src cargo-web rust-web-clippy libclang-dev clang lld llvm
 	gcc make bc flex bison libelf-dev libssl-dev cpio xz-utils python3 perl
 	qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-	python3-ply python3-git file ca-certificates curl git)
+	python3-ply python3-git file ca-certificates curl git groff-base)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -132,6 +132,7 @@ int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
 #define MMVIEW_REPLICATE_ZAP		3
 #define MMVIEW_REPLICATE_EXPAND		4
 #define MMVIEW_REPLICATE_BRK		5
+#define MMVIEW_REPLICATE_ATTR		6
 int mmview_rs_replicate(struct mm_struct *mm, int op, unsigned long start,
 			unsigned long end);
 int mmview_replicate_munmap(struct mm_struct *mm, unsigned long start,
@@ -140,6 +141,8 @@ unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
 				    unsigned long len, unsigned long ret);
 int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 			      unsigned long end);
+int mmview_replicate_attr(struct mm_struct *mm, unsigned long start,
+			  unsigned long end);
 int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
 			 unsigned long end, bool grow);
 void mmview_replicate_expand(struct mm_struct *mm, unsigned long start,
@@ -155,6 +158,8 @@ int mmview_expand_one(struct mm_struct *mm, unsigned long start,
 int mmview_brk_one(struct mm_struct *dst, struct mm_struct *src);
 int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
+int mmview_attr_one(struct mm_struct *dst, struct mm_struct *src,
+		    unsigned long start, unsigned long end);
 int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
 
@@ -173,6 +178,14 @@ void mmview_mremap_undo_one(struct mm_struct *mm,
  */
 #define MMVIEW_NOT_SYNCED (VM_MAYSHARE | VM_MMVIEW_UNSHARED | VM_PFNMAP | \
 			   VM_MIXEDMAP | VM_HUGETLB)
+
+/*
+ * The flags of a mapping that madvise() and mseal() set and every member
+ * keeps the same (mmview_replicate_attr()).
+ */
+#define MMVIEW_ATTR_FLAGS (VM_DONTCOPY | VM_WIPEONFORK | VM_DONTDUMP | \
+			   VM_RAND_READ | VM_SEQ_READ | VM_HUGEPAGE | \
+			   VM_NOHUGEPAGE | VM_SEALED)
 
 static inline bool mmview_flags_synced(vm_flags_t vm_flags)
 {
@@ -275,6 +288,12 @@ static inline int mmview_replicate_munmap(struct mm_struct *mm,
 static inline int mmview_replicate_mprotect(struct mm_struct *mm,
 					    unsigned long start,
 					    unsigned long end)
+{
+	return 0;
+}
+
+static inline int mmview_replicate_attr(struct mm_struct *mm,
+					unsigned long start, unsigned long end)
 {
 	return 0;
 }

@@ -209,10 +209,11 @@ fn others(family: &Family, mm: Mm) -> impl Iterator<Item = Mm> + '_ {
 /// `MMVIEW_REPLICATE_PROTECT` gives it `mm`'s protection,
 /// `MMVIEW_REPLICATE_ZAP` drops its shared pages (`MADV_DONTNEED`),
 /// `MMVIEW_REPLICATE_EXPAND` grows the stack ending at `end` down to
-/// `start`, `MMVIEW_REPLICATE_BRK` copies `mm`'s program break.
+/// `start`, `MMVIEW_REPLICATE_BRK` copies `mm`'s program break,
+/// `MMVIEW_REPLICATE_ATTR` gives it `mm`'s madvise()/mseal() attributes.
 ///
 /// Every member is visited even after a failed munmap (each one's data
-/// must go); a failed clone or protect stops at once (for a clone, the
+/// must go); a failed clone, protect or attribute change stops at once (for a clone, the
 /// caller unmaps the range everywhere). Returns 0 or the first error, as a
 /// negative errno.
 ///
@@ -263,6 +264,10 @@ pub unsafe extern "C" fn mmview_rs_replicate(
             // SAFETY: as above.
             bindings::MMVIEW_REPLICATE_BRK => unsafe {
                 bindings::mmview_brk_one(view.as_ptr(), mm.as_ptr())
+            },
+            // SAFETY: as above.
+            bindings::MMVIEW_REPLICATE_ATTR => unsafe {
+                bindings::mmview_attr_one(view.as_ptr(), mm.as_ptr(), start, end)
             },
             _ => -(bindings::EINVAL as kernel::ffi::c_int),
         };

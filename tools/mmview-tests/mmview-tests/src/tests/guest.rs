@@ -2,7 +2,6 @@
 //! pages, transparent huge pages, KSM, userfaultfd and the memory cgroup
 //! controller all really work.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 
 use super::named_tests;
@@ -10,7 +9,7 @@ use crate::check::{diag, ensure, ensure_eq, fail, Context, TestResult};
 use crate::framework::Test;
 use crate::util::mem::{align_up, fill_pattern, verify_pattern, Mapping};
 use crate::util::procfs::{meminfo, read_file, read_value, set_temporarily, smaps_entry};
-use crate::util::sys::errno_name;
+use crate::util::sys::userfaultfd_open;
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -183,8 +182,8 @@ fn guest_ksm_userfaultfd_memcg() -> TestResult {
     let ksm: u32 = read_value("/sys/kernel/mm/ksm/run")?;
     diag!("ksm/run = {ksm}");
 
-    match userfaultfd_api() {
-        Ok((features, ioctls)) => {
+    match userfaultfd_open() {
+        Ok((_, features, ioctls)) => {
             diag!("userfaultfd: features {features:#x}, ioctls {ioctls:#x}")
         }
         Err(e) if Path::new("/dev/userfaultfd").exists() => {
@@ -200,48 +199,6 @@ fn guest_ksm_userfaultfd_memcg() -> TestResult {
         controllers.trim()
     );
     Ok(())
-}
-
-/// Opens a userfaultfd and does the UFFDIO_API handshake; the features and
-/// ioctls the kernel offers.
-fn userfaultfd_api() -> TestResult<(u64, u64)> {
-    #[repr(C)]
-    struct UffdioApi {
-        api: u64,
-        features: u64,
-        ioctls: u64,
-    }
-    const UFFD_API: u64 = 0xaa;
-    /// _IOWR(0xAA, 0x3F, struct uffdio_api)
-    const UFFDIO_API: u64 = 0xc018_aa3f;
-    const UFFDIO_API_BIT: u64 = 1 << 0x3f;
-
-    // SAFETY: plain system call with integer flags.
-    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
-    if fd < 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        fail!("userfaultfd(2): {}", errno_name(errno));
-    }
-    let fd = i32::try_from(fd)?;
-    // SAFETY: the kernel just returned this descriptor; we are its only owner.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut api = UffdioApi {
-        api: UFFD_API,
-        features: 0,
-        ioctls: 0,
-    };
-    use std::os::fd::AsRawFd;
-    // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
-        fail!("UFFDIO_API: {}", std::io::Error::last_os_error());
-    }
-    ensure_eq!(api.api, UFFD_API, "api version after UFFDIO_API");
-    ensure!(
-        api.ioctls & UFFDIO_API_BIT != 0,
-        "UFFDIO_API offers no ioctls: {:#x}",
-        api.ioctls
-    );
-    Ok((api.features, api.ioctls))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{
     drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries, thread_smaps_entries,
 };
-use crate::util::sys::{errno_name, expect_errno};
+use crate::util::sys::{errno_name, expect_errno, userfaultfd_open, userfaultfd_register};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
 
 pub fn tests() -> Vec<Test> {
@@ -57,6 +57,8 @@ pub fn tests() -> Vec<Test> {
         views_layout_mremap,
         views_layout_mremap_move,
         views_layout_mremap_undone,
+        views_layout_madvise_mseal,
+        views_refuse_ksm_userfaultfd,
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
         views_switch_base,
@@ -3282,6 +3284,214 @@ fn views_layout_mremap_undone() -> TestResult {
     check().context("base")?;
     a.run(check).context("view 1")?;
     b.run(check).context("view 2")
+}
+
+/// Whether every mapping of the calling thread's view over
+/// `[start, end)` has the smaps flag `flag` (none: `false`).
+fn thread_flag(start: usize, end: usize, flag: &str) -> TestResult<bool> {
+    let entries = thread_smaps_entries(start, end)?;
+    Ok(!entries.is_empty() && entries.iter().all(|e| e.has_flag(flag)))
+}
+
+/// Whether the calling thread's view maps none of `[start, end)`, asked
+/// with a system call that allocates nothing (for a forked child).
+fn unmapped_raw(start: usize, end: usize) -> bool {
+    // SAFETY: MS_ASYNC on a range we only ask about; it fails with ENOMEM
+    // when nothing is mapped there.
+    let r = unsafe { libc::msync(start as *mut libc::c_void, end - start, libc::MS_ASYNC) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOMEM)
+}
+
+/// `mseal(2)` of `[addr, addr + len)`; the errno on failure.
+fn mseal(addr: usize, len: usize) -> Result<(), i32> {
+    const SYS_MSEAL: libc::c_long = 462;
+    // SAFETY: sealing changes no memory; the callers do not unmap the range.
+    if unsafe { libc::syscall(SYS_MSEAL, addr, len, 0) } != 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    Ok(())
+}
+
+/// madvise() advice that sets a flag of a mapping, and mseal(), made in any
+/// view hold in every view: MADV_DONTFORK from view 1 (a fork from view 2
+/// leaves the range out of the child; MADV_DOFORK from the base puts it
+/// back), MADV_DONTDUMP over part of a range from the base, MADV_WIPEONFORK
+/// from view 2; a range sealed in view 1 cannot be unmapped from the base
+/// nor made read-only from view 2, and stays shared.
+fn views_layout_madvise_mseal() -> TestResult {
+    const S: u64 = 0x5ea1;
+    const T: u64 = 0x5ea2;
+    prepare()?;
+    let page = page_size();
+    let region = Region::anon(4 * page)?;
+    region.fill_all(S);
+    let sealed = Region::anon(2 * page)?;
+    let (a, b) = two_views()?;
+    let (start, end) = (region.addr(), region.addr() + region.len());
+    let advise = |addr: usize, len: usize, advice: libc::c_int| -> TestResult {
+        // SAFETY: advice on our own mapping that changes no data.
+        if unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) } != 0 {
+            fail!("madvise({advice}): {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+
+    a.run(|| advise(start, end - start, libc::MADV_DONTFORK))?;
+    ensure!(
+        thread_flag(start, end, "dc")?,
+        "base: no dc after view 1's MADV_DONTFORK"
+    );
+    ensure!(
+        b.run(|| thread_flag(start, end, "dc"))?,
+        "view 2: no dc after view 1's MADV_DONTFORK"
+    );
+    let child = b.run(|| {
+        // SAFETY: the child makes one system call and exits.
+        unsafe { fork(|| if unmapped_raw(start, end) { 0 } else { 20 }) }
+    })?;
+    child.expect_success("a child forked in view 2", |code| match code {
+        20 => "the child has the MADV_DONTFORK range".to_string(),
+        _ => format!("the child exited with status {code}"),
+    })?;
+    advise(start, end - start, libc::MADV_DOFORK)?;
+    ensure!(
+        !a.run(|| thread_flag(start, start + page, "dc"))?,
+        "view 1: still dc after the base's MADV_DOFORK"
+    );
+
+    advise(start, 2 * page, libc::MADV_DONTDUMP)?;
+    for (who, first, second) in [
+        (
+            "view 1",
+            a.run(|| thread_flag(start, start + 2 * page, "dd"))?,
+            a.run(|| thread_flag(start + 2 * page, end, "dd"))?,
+        ),
+        (
+            "view 2",
+            b.run(|| thread_flag(start, start + 2 * page, "dd"))?,
+            b.run(|| thread_flag(start + 2 * page, end, "dd"))?,
+        ),
+    ] {
+        ensure!(
+            first && !second,
+            "{who}: dd over the first half only expected, got {first}/{second}"
+        );
+    }
+    b.run(|| advise(start, end - start, libc::MADV_WIPEONFORK))?;
+    ensure!(
+        thread_flag(start, end, "wf")?,
+        "base: no wf after view 2's MADV_WIPEONFORK"
+    );
+    ensure!(
+        a.run(|| thread_flag(start, end, "wf"))?,
+        "view 1: no wf after view 2's MADV_WIPEONFORK"
+    );
+    region
+        .verify_all(S)
+        .context("base: the data after the advice")?;
+
+    let (s0, s1) = (sealed.addr(), sealed.addr() + sealed.len());
+    let got = a.run(|| Ok(mseal(s0, s1 - s0)))?;
+    ensure_eq!(got, Ok(()), "mseal in view 1");
+    for (who, flag) in [
+        ("base", thread_flag(s0, s1, "sl")?),
+        ("view 1", a.run(|| thread_flag(s0, s1, "sl"))?),
+        ("view 2", b.run(|| thread_flag(s0, s1, "sl"))?),
+    ] {
+        ensure!(flag, "{who}: the range sealed in view 1 is not sealed");
+    }
+    // SAFETY: must fail (the range is sealed); checked.
+    let r = unsafe { libc::munmap(s0 as *mut libc::c_void, s1 - s0) };
+    ensure!(
+        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM),
+        "munmap of the sealed range from the base: {r}"
+    );
+    let r = b.run(|| {
+        // SAFETY: must fail (the range is sealed); checked.
+        let r = unsafe { libc::mprotect(s0 as *mut libc::c_void, s1 - s0, libc::PROT_READ) };
+        Ok((r, std::io::Error::last_os_error().raw_os_error()))
+    })?;
+    ensure_eq!(
+        r,
+        (-1, Some(libc::EPERM)),
+        "mprotect of the sealed range from view 2"
+    );
+    b.run(|| {
+        sealed.fill_all(T);
+        Ok(())
+    })?;
+    sealed
+        .verify_all(T)
+        .context("base: a store of view 2 in the sealed range")?;
+    a.run(|| sealed.verify_all(T))
+        .context("view 1: a store of view 2 in the sealed range")
+}
+
+/// What would let pages of a family change behind the views' backs is
+/// refused with EOPNOTSUPP: KSM (before CREATE, CREATE fails; after it,
+/// MADV_MERGEABLE and PR_SET_MEMORY_MERGE fail) and userfaultfd
+/// registration after CREATE. Shared memory stays in sync.
+fn views_refuse_ksm_userfaultfd() -> TestResult {
+    const S: u64 = 0x4b53;
+    const PR_SET_MEMORY_MERGE: libc::c_int = 67;
+    prepare()?;
+    let page = page_size();
+    let region = Region::anon(4 * page)?;
+    region.fill_all(S);
+    let (uffd, _, _) = userfaultfd_open()?;
+    // A child that asks for KSM first cannot create views.
+    let ksm_then_create = || {
+        // SAFETY: advice on the child's copy of the region.
+        let r = unsafe {
+            libc::madvise(
+                region.addr() as *mut libc::c_void,
+                region.len(),
+                libc::MADV_MERGEABLE,
+            )
+        };
+        if r != 0 {
+            return 21;
+        }
+        match mmview::create() {
+            Err(e) if e.is(libc::EOPNOTSUPP) => 0,
+            _ => 22,
+        }
+    };
+    // SAFETY: the child makes system calls only.
+    let child = unsafe { fork(ksm_then_create) }?;
+    child.expect_success("a child using KSM", |code| match code {
+        21 => "MADV_MERGEABLE failed before any view existed".to_string(),
+        22 => "MMVIEW_CREATE did not fail with EOPNOTSUPP".to_string(),
+        _ => format!("the child exited with status {code}"),
+    })?;
+
+    let (a, _b) = two_views()?;
+    let errno = |r: libc::c_int| (r, std::io::Error::last_os_error().raw_os_error());
+    // SAFETY: advice on our own mapping; it must fail.
+    let r = errno(unsafe {
+        libc::madvise(
+            region.addr() as *mut libc::c_void,
+            region.len(),
+            libc::MADV_MERGEABLE,
+        )
+    });
+    ensure_eq!(r, (-1, Some(libc::EOPNOTSUPP)), "MADV_MERGEABLE with views");
+    // SAFETY: a prctl with integer arguments; it must fail.
+    let r = errno(unsafe { libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) });
+    ensure_eq!(
+        r,
+        (-1, Some(libc::EOPNOTSUPP)),
+        "PR_SET_MEMORY_MERGE with views"
+    );
+    let got = a.run(|| Ok(userfaultfd_register(&uffd, region.addr(), region.len())))?;
+    ensure_eq!(got, Err(libc::EOPNOTSUPP), "UFFDIO_REGISTER in view 1");
+    ensure_eq!(
+        userfaultfd_register(&uffd, region.addr(), region.len()),
+        Err(libc::EOPNOTSUPP),
+        "UFFDIO_REGISTER in the base"
+    );
+    a.run(|| region.verify_all(S))
+        .context("view 1: shared data after the refusals")
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Checks on mmview(2) results.
 
 use std::fmt::Debug;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::check::{fail, TestResult};
+use crate::check::{ensure, ensure_eq, fail, TestResult};
 
 /// The name and description of an errno: `EINVAL (Invalid argument)`.
 pub fn errno_name(errno: i32) -> String {
@@ -45,6 +46,73 @@ pub fn expect_raw_errno(op: i64, arg1: u64, arg2: u64, errno: i32) -> TestResult
             errno_name(errno),
             describe_raw(ret)
         );
+    }
+    Ok(())
+}
+
+/// A userfaultfd after the UFFDIO_API handshake, with the features and
+/// ioctls the kernel offers.
+pub fn userfaultfd_open() -> TestResult<(OwnedFd, u64, u64)> {
+    #[repr(C)]
+    struct UffdioApi {
+        api: u64,
+        features: u64,
+        ioctls: u64,
+    }
+    const UFFD_API: u64 = 0xaa;
+    /// _IOWR(0xAA, 0x3F, struct uffdio_api)
+    const UFFDIO_API: u64 = 0xc018_aa3f;
+    const UFFDIO_API_BIT: u64 = 1 << 0x3f;
+
+    // SAFETY: plain system call with integer flags.
+    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if fd < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        fail!("userfaultfd(2): {}", errno_name(errno));
+    }
+    let fd = i32::try_from(fd)?;
+    // SAFETY: the kernel just returned this descriptor; we are its only owner.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut api = UffdioApi {
+        api: UFFD_API,
+        features: 0,
+        ioctls: 0,
+    };
+    // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
+        fail!("UFFDIO_API: {}", std::io::Error::last_os_error());
+    }
+    ensure_eq!(api.api, UFFD_API, "api version after UFFDIO_API");
+    ensure!(
+        api.ioctls & UFFDIO_API_BIT != 0,
+        "UFFDIO_API offers no ioctls: {:#x}",
+        api.ioctls
+    );
+    Ok((fd, api.features, api.ioctls))
+}
+
+/// UFFDIO_REGISTER of `[addr, addr + len)` for missing-page faults on
+/// `uffd`; the errno on failure.
+pub fn userfaultfd_register(uffd: &OwnedFd, addr: usize, len: usize) -> Result<(), i32> {
+    #[repr(C)]
+    struct UffdioRegister {
+        start: u64,
+        len: u64,
+        mode: u64,
+        ioctls: u64,
+    }
+    /// _IOWR(0xAA, 0x00, struct uffdio_register)
+    const UFFDIO_REGISTER: u64 = 0xc020_aa00;
+    const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+    let mut reg = UffdioRegister {
+        start: addr as u64,
+        len: len as u64,
+        mode: UFFDIO_REGISTER_MODE_MISSING,
+        ioctls: 0,
+    };
+    // SAFETY: UFFDIO_REGISTER reads and writes one struct uffdio_register.
+    if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER as _, &mut reg) } != 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
     Ok(())
 }
