@@ -23,7 +23,8 @@ use crate::framework::Test;
 use crate::util::mem::{fill_pattern, page_size, verify_pattern};
 use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{
-    drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries, thread_smaps_entries,
+    drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries,
+    thread_smaps_entries, MemoryCgroup,
 };
 use crate::util::sys::{errno_name, expect_errno, userfaultfd_open, userfaultfd_register};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
@@ -61,6 +62,7 @@ pub fn tests() -> Vec<Test> {
         views_refuse_ksm_userfaultfd,
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
+        views_swap_out_and_back,
         views_switch_base,
         views_thread_created_in_view,
         views_stress_fork,
@@ -3492,6 +3494,105 @@ fn views_refuse_ksm_userfaultfd() -> TestResult {
     );
     a.run(|| region.verify_all(S))
         .context("view 1: shared data after the refusals")
+}
+
+/// The kB of the calling thread's view over `region` that are in swap.
+fn thread_swap_kib(region: &Region) -> TestResult<u64> {
+    thread_smaps_entries(region.addr(), region.addr() + region.len())?
+        .iter()
+        .map(|e| e.field("Swap"))
+        .sum()
+}
+
+/// Memory of every view goes to swap and comes back whole: shared memory
+/// that the base and the views map, and each view's unshared copy, are
+/// reclaimed through the process's memory cgroup (`memory.reclaim`, which
+/// unmaps pages from every view that maps them); afterwards every view
+/// reads its data, and stores in a view still reach the others.
+fn views_swap_out_and_back() -> TestResult {
+    const S: u64 = 0x5a00;
+    const S1: u64 = 0x5a01;
+    const UB: u64 = 0x5a0b;
+    const U1: u64 = 0x5a11;
+    const U2: u64 = 0x5a12;
+    const P: u64 = 0x5a5a;
+    prepare()?;
+    let cgroup = MemoryCgroup::join(&format!("mmview-swap-{}", std::process::id()))?;
+    let page = page_size();
+    let len = 256 * page;
+    let shared = Region::anon(len)?;
+    let unshared = Region::anon(len)?;
+    shared.fill_all(S);
+    unshared.fill_all(UB);
+    unshared.unshare()?;
+    let (a, b) = two_views()?;
+    // View 1 maps all of the shared range and writes its second half.
+    a.run(|| {
+        shared.verify(0, len / 2, S)?;
+        shared.fill(len / 2, len / 2, S1);
+        unshared.fill_all(U1);
+        Ok(())
+    })?;
+    b.run(|| {
+        unshared.fill_all(U2);
+        Ok(())
+    })?;
+    unshared.fill_all(UB);
+
+    // Pages that two views map young are activated at the first pass;
+    // later passes age the active list until they go too.
+    let mut swapped = [0u64; 4];
+    let mut passes = 0;
+    for _ in 0..100 {
+        cgroup.reclaim(64 << 20)?;
+        swapped = [
+            thread_swap_kib(&shared)?,
+            a.run(|| thread_swap_kib(&shared))?,
+            a.run(|| thread_swap_kib(&unshared))?,
+            b.run(|| thread_swap_kib(&unshared))?,
+        ];
+        passes += 1;
+        if swapped.iter().all(|&kib| kib > 0) {
+            break;
+        }
+    }
+    diag!(
+        "swapped kB after {passes} reclaim passes: base shared, view 1 shared, view 1 unshared, \
+         view 2 unshared: {swapped:?}"
+    );
+    ensure!(
+        swapped.iter().all(|&kib| kib > 0),
+        "memory.reclaim left a range unswapped (kB in swap: base shared, view 1 shared, view 1 \
+         unshared, view 2 unshared): {swapped:?}"
+    );
+
+    let shared_data = || -> TestResult {
+        shared.verify(0, len / 2, S)?;
+        shared.verify(len / 2, len / 2, S1)
+    };
+    check_all([
+        b.run(shared_data)
+            .context("view 2: shared data back from swap"),
+        a.run(shared_data)
+            .context("view 1: shared data back from swap"),
+        shared_data().context("base: shared data back from swap"),
+        a.run(|| unshared.verify_all(U1))
+            .context("view 1: unshared data back from swap"),
+        b.run(|| unshared.verify_all(U2))
+            .context("view 2: unshared data back from swap"),
+        unshared
+            .verify_all(UB)
+            .context("base: unshared data back from swap"),
+    ])?;
+    b.run(|| {
+        shared.fill_all(P);
+        Ok(())
+    })?;
+    shared
+        .verify_all(P)
+        .context("base: a store of view 2 after swap-in")?;
+    a.run(|| shared.verify_all(P))
+        .context("view 1: a store of view 2 after swap-in")
 }
 
 #[cfg(test)]

@@ -209,6 +209,59 @@ fn smaps_header(line: &str) -> Option<(usize, usize)> {
     ))
 }
 
+/// A cgroup v2 child of the root with the memory controller, which the
+/// calling process joins (all its threads); on drop the process goes back
+/// to the root and the cgroup is removed.
+pub struct MemoryCgroup {
+    path: PathBuf,
+}
+
+impl MemoryCgroup {
+    const ROOT: &'static str = "/sys/fs/cgroup";
+
+    /// Creates `/sys/fs/cgroup/<name>` (the memory controller enabled in
+    /// the root) and moves the calling process into it. Memory the process
+    /// touches from then on is charged to it.
+    pub fn join(name: &str) -> TestResult<MemoryCgroup> {
+        let root = Path::new(Self::ROOT);
+        let controllers = read_file(root.join("cgroup.subtree_control"))?;
+        if !controllers.split_whitespace().any(|c| c == "memory") {
+            write_file(root.join("cgroup.subtree_control"), "+memory")?;
+        }
+        let path = root.join(name);
+        std::fs::create_dir(&path)
+            .map_err(|e| Failure::new(format!("mkdir {}: {e}", path.display())))?;
+        let cgroup = MemoryCgroup { path };
+        write_file(
+            cgroup.path.join("cgroup.procs"),
+            &std::process::id().to_string(),
+        )?;
+        Ok(cgroup)
+    }
+
+    /// Asks the kernel to reclaim `bytes` from the cgroup (`memory.reclaim`);
+    /// whether it reclaimed all of them (EAGAIN: less).
+    pub fn reclaim(&self, bytes: usize) -> TestResult<bool> {
+        let path = self.path.join("memory.reclaim");
+        match std::fs::write(&path, bytes.to_string()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(false),
+            Err(e) => Err(Failure::new(format!("writing {}: {e}", path.display()))),
+        }
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        let root = Path::new(Self::ROOT).join("cgroup.procs");
+        if let Err(e) = write_file(root, &std::process::id().to_string()) {
+            crate::check::diag!("leaving the cgroup: {e}");
+        } else if let Err(e) = std::fs::remove_dir(&self.path) {
+            crate::check::diag!("removing {}: {e}", self.path.display());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
