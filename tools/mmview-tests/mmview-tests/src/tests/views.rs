@@ -3519,7 +3519,7 @@ fn views_swap_out_and_back() -> TestResult {
     prepare()?;
     let cgroup = MemoryCgroup::join(&format!("mmview-swap-{}", std::process::id()))?;
     let page = page_size();
-    let len = 256 * page;
+    let len = 64 * page;
     let shared = Region::anon(len)?;
     let unshared = Region::anon(len)?;
     shared.fill_all(S);
@@ -3543,7 +3543,7 @@ fn views_swap_out_and_back() -> TestResult {
     // later passes age the active list until they go too.
     let mut swapped = [0u64; 4];
     let mut passes = 0;
-    for _ in 0..100 {
+    for _ in 0..300 {
         cgroup.reclaim(64 << 20)?;
         swapped = [
             thread_swap_kib(&shared)?,
