@@ -24,7 +24,7 @@ use crate::util::mem::{fill_pattern, page_size, verify_pattern};
 use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{
     drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries,
-    thread_smaps_entries, MemoryCgroup,
+    thread_smaps_entries, write_file, MemoryCgroup,
 };
 use crate::util::sys::{errno_name, expect_errno, userfaultfd_open, userfaultfd_register};
 use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
@@ -3504,11 +3504,14 @@ fn thread_swap_kib(region: &Region) -> TestResult<u64> {
         .sum()
 }
 
-/// Memory of every view goes to swap and comes back whole: shared memory
-/// that the base and the views map, and each view's unshared copy, are
-/// reclaimed through the process's memory cgroup (`memory.reclaim`, which
-/// unmaps pages from every view that maps them); afterwards every view
-/// reads its data, and stores in a view still reach the others.
+/// Memory of every view goes to swap and comes back whole, also when
+/// compaction migrates it: shared memory that the base and a view map, and
+/// each view's unshared copy, are reclaimed through the process's memory
+/// cgroup (`memory.reclaim`; `vm.compact_memory` first, which also drains
+/// the LRU batches). A view's copies of the base's pages are dropped, not
+/// swapped (the view refaults from the base): the view then maps no more
+/// of the shared range than the base. Afterwards every view reads its
+/// data, and stores in a view still reach the others.
 fn views_swap_out_and_back() -> TestResult {
     const S: u64 = 0x5a00;
     const S1: u64 = 0x5a01;
@@ -3541,13 +3544,13 @@ fn views_swap_out_and_back() -> TestResult {
 
     // Pages that two views map young are activated at the first pass;
     // later passes age the active list until they go too.
-    let mut swapped = [0u64; 4];
+    let mut swapped = [0u64; 3];
     let mut passes = 0;
-    for _ in 0..300 {
+    for _ in 0..100 {
+        write_file("/proc/sys/vm/compact_memory", "1")?;
         cgroup.reclaim(64 << 20)?;
         swapped = [
             thread_swap_kib(&shared)?,
-            a.run(|| thread_swap_kib(&shared))?,
             a.run(|| thread_swap_kib(&unshared))?,
             b.run(|| thread_swap_kib(&unshared))?,
         ];
@@ -3556,14 +3559,27 @@ fn views_swap_out_and_back() -> TestResult {
             break;
         }
     }
+    let rss = [thread_rss_kib(&shared)?, a.run(|| thread_rss_kib(&shared))?];
+    let view_swap = a.run(|| thread_swap_kib(&shared))?;
     diag!(
-        "swapped kB after {passes} reclaim passes: base shared, view 1 shared, view 1 unshared, \
-         view 2 unshared: {swapped:?}"
+        "after {passes} reclaim passes: kB in swap: base shared, view 1 unshared, view 2 \
+         unshared {swapped:?}; resident shared kB: base, view 1 {rss:?}"
     );
     ensure!(
         swapped.iter().all(|&kib| kib > 0),
-        "memory.reclaim left a range unswapped (kB in swap: base shared, view 1 shared, view 1 \
-         unshared, view 2 unshared): {swapped:?}"
+        "memory.reclaim left a range unswapped (kB in swap: base shared, view 1 unshared, view 2 \
+         unshared): {swapped:?}"
+    );
+    ensure_eq!(
+        view_swap,
+        0,
+        "kB of view 1's shared range in swap (its copies are dropped)"
+    );
+    ensure!(
+        rss[1] <= rss[0],
+        "view 1 maps {} kB of the shared range, the base only {}",
+        rss[1],
+        rss[0]
     );
 
     let shared_data = || -> TestResult {
