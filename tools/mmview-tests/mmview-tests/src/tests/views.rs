@@ -63,6 +63,7 @@ pub fn tests() -> Vec<Test> {
         views_layout_stack_growth,
         views_base_reuses_page_views_map,
         views_swap_out_and_back,
+        views_migrate_pages,
         views_switch_base,
         views_thread_created_in_view,
         views_stress_fork,
@@ -3543,10 +3544,11 @@ fn views_swap_out_and_back() -> TestResult {
     unshared.fill_all(UB);
 
     // Pages that two views map young are activated at the first pass;
-    // later passes age the active list until they go too.
+    // later passes age the active list until they go too (1 to ~70 passes
+    // seen).
     let mut swapped = [0u64; 3];
     let mut passes = 0;
-    for _ in 0..100 {
+    for _ in 0..400 {
         write_file("/proc/sys/vm/compact_memory", "1")?;
         cgroup.reclaim(64 << 20)?;
         swapped = [
@@ -3565,6 +3567,18 @@ fn views_swap_out_and_back() -> TestResult {
         "after {passes} reclaim passes: kB in swap: base shared, view 1 unshared, view 2 \
          unshared {swapped:?}; resident shared kB: base, view 1 {rss:?}"
     );
+    if !swapped.iter().all(|&kib| kib > 0) {
+        diag!(
+            "memory.stat: {:?}",
+            cgroup.stat(&[
+                "anon",
+                "active_anon",
+                "inactive_anon",
+                "pgscan",
+                "pgactivate"
+            ])?
+        );
+    }
     ensure!(
         swapped.iter().all(|&kib| kib > 0),
         "memory.reclaim left a range unswapped (kB in swap: base shared, view 1 unshared, view 2 \
@@ -3609,6 +3623,148 @@ fn views_swap_out_and_back() -> TestResult {
         .context("base: a store of view 2 after swap-in")?;
     a.run(|| shared.verify_all(P))
         .context("view 1: a store of view 2 after swap-in")
+}
+
+/// The page frames that the calling thread's view maps over `region`
+/// (`None` for a page not present), from /proc/thread-self/pagemap.
+fn thread_pfns(region: &Region) -> TestResult<Vec<Option<u64>>> {
+    let pagemap =
+        File::open("/proc/thread-self/pagemap").context("opening /proc/thread-self/pagemap")?;
+    let page = page_size();
+    let mut raw = vec![0u8; region.len() / page * 8];
+    pagemap
+        .read_exact_at(&mut raw, (region.addr() / page * 8) as u64)
+        .context("reading /proc/thread-self/pagemap")?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|e| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(e);
+            let entry = u64::from_ne_bytes(word);
+            (entry & (1 << 63) != 0).then_some(entry & ((1 << 55) - 1))
+        })
+        .collect())
+}
+
+/// `madvise(MADV_SOFT_OFFLINE)` over `region` in the calling thread's view:
+/// every page is migrated to a new frame (the old one is retired).
+fn soft_offline(region: &Region) -> TestResult {
+    const MADV_SOFT_OFFLINE: libc::c_int = 101;
+    // SAFETY: moves our pages to new frames; their contents stay.
+    let r = unsafe {
+        libc::madvise(
+            region.addr() as *mut libc::c_void,
+            region.len(),
+            MADV_SOFT_OFFLINE,
+        )
+    };
+    if r != 0 {
+        fail!(
+            "madvise(MADV_SOFT_OFFLINE): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Pages that views map migrate without loss (MADV_SOFT_OFFLINE moves each
+/// page to a new frame, through rmap, as compaction and NUMA balancing
+/// do): every page of a shared range that the base and view 1 map (half
+/// of it written, so mapped writable, by view 1) moves when view 1 asks,
+/// and afterwards view 1 maps only the base's new frames; each view's
+/// unshared copy moves too. Every view reads its data, and stores still
+/// reach the others.
+fn views_migrate_pages() -> TestResult {
+    const S: u64 = 0x3160;
+    const S1: u64 = 0x3161;
+    const UB: u64 = 0x316b;
+    const U1: u64 = 0x3171;
+    const U2: u64 = 0x3172;
+    const P: u64 = 0x31ff;
+    prepare()?;
+    let page = page_size();
+    let len = 16 * page;
+    let shared = Region::anon(len)?;
+    let unshared = Region::anon(len)?;
+    shared.fill_all(S);
+    unshared.fill_all(UB);
+    unshared.unshare()?;
+    let (a, b) = two_views()?;
+    a.run(|| {
+        shared.fill(0, len / 2, S1);
+        shared.verify(len / 2, len / 2, S)?;
+        unshared.fill_all(U1);
+        Ok(())
+    })?;
+    b.run(|| {
+        unshared.fill_all(U2);
+        Ok(())
+    })?;
+    let before = [
+        thread_pfns(&shared)?,
+        a.run(|| thread_pfns(&unshared))?,
+        b.run(|| thread_pfns(&unshared))?,
+    ];
+    a.run(|| soft_offline(&shared))
+        .context("view 1, shared range")?;
+    a.run(|| soft_offline(&unshared))
+        .context("view 1, unshared range")?;
+    b.run(|| soft_offline(&unshared))
+        .context("view 2, unshared range")?;
+    let after = [
+        thread_pfns(&shared)?,
+        a.run(|| thread_pfns(&unshared))?,
+        b.run(|| thread_pfns(&unshared))?,
+    ];
+    for (what, (old, new)) in [
+        "base, shared range",
+        "view 1, unshared range",
+        "view 2, unshared range",
+    ]
+    .into_iter()
+    .zip(before.iter().zip(&after))
+    {
+        let stayed = old
+            .iter()
+            .zip(new)
+            .filter(|(o, n)| o.is_some() && o == n)
+            .count();
+        ensure_eq!(stayed, 0, "{what}: pages still in their old frame");
+    }
+    let view = a.run(|| thread_pfns(&shared))?;
+    let stale = after[0]
+        .iter()
+        .zip(&view)
+        .filter(|(b, v)| v.is_some() && b != v)
+        .count();
+    ensure_eq!(
+        stale,
+        0,
+        "pages of the shared range view 1 maps that are not the base's"
+    );
+    let shared_data = || -> TestResult {
+        shared.verify(0, len / 2, S1)?;
+        shared.verify(len / 2, len / 2, S)
+    };
+    check_all([
+        shared_data().context("base: shared data"),
+        a.run(shared_data).context("view 1: shared data"),
+        b.run(shared_data).context("view 2: shared data"),
+        unshared.verify_all(UB).context("base: unshared data"),
+        a.run(|| unshared.verify_all(U1))
+            .context("view 1: unshared data"),
+        b.run(|| unshared.verify_all(U2))
+            .context("view 2: unshared data"),
+    ])?;
+    b.run(|| {
+        shared.fill_all(P);
+        Ok(())
+    })?;
+    shared
+        .verify_all(P)
+        .context("base: a store of view 2 after the migration")?;
+    a.run(|| shared.verify_all(P))
+        .context("view 1: a store of view 2 after the migration")
 }
 
 #[cfg(test)]

@@ -239,6 +239,21 @@ impl MemoryCgroup {
         Ok(cgroup)
     }
 
+    /// The cgroup's `memory.stat` fields named in `keys`, for diagnostics.
+    pub fn stat(&self, keys: &[&str]) -> TestResult<Vec<(String, u64)>> {
+        let fields: HashMap<String, u64> = read_file(self.path.join("memory.stat"))?
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                Some((key.to_string(), value.trim().parse().ok()?))
+            })
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| (k.to_string(), fields.get(*k).copied().unwrap_or(0)))
+            .collect())
+    }
+
     /// Asks the kernel to reclaim `bytes` from the cgroup (`memory.reclaim`);
     /// whether it reclaimed all of them (EAGAIN: less).
     pub fn reclaim(&self, bytes: usize) -> TestResult<bool> {
