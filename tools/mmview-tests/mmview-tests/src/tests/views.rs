@@ -3544,11 +3544,11 @@ fn views_swap_out_and_back() -> TestResult {
     unshared.fill_all(UB);
 
     // Pages that two views map young are activated at the first pass;
-    // later passes age the active list until they go too (1 to ~70 passes
-    // seen).
+    // later passes age the active list until they go too (1 to 109 passes
+    // seen; a pass takes milliseconds).
     let mut swapped = [0u64; 3];
     let mut passes = 0;
-    for _ in 0..400 {
+    for _ in 0..1500 {
         write_file("/proc/sys/vm/compact_memory", "1")?;
         cgroup.reclaim(64 << 20)?;
         swapped = [
