@@ -562,8 +562,10 @@ struct mm_struct *mmview_switch_mm(struct mm_struct *new)
  */
 
 /*
- * Remove one PTE of a view (a copy of the base's, a stale copy, or a swap
- * or migration entry that rmap left).
+ * Remove one PTE of a view: a copy of the base's, a stale copy, or a
+ * non-present entry (hwpoison; swap and migration entries are not left in
+ * a view's shared mappings since reclaim and migration drop the view's
+ * copy instead, see try_to_unmap_one(), but are handled all the same).
  *
  * Locks: the family's mmap_lock and the PTL of @pte.
  */
