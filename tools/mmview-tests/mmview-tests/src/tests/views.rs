@@ -1480,11 +1480,12 @@ fn views_fork_from_base() -> TestResult {
     ])
 }
 
-/// The resident kB of the calling thread's view over `region`.
-fn thread_rss_kib(region: &Region) -> TestResult<u64> {
+/// The sum of the smaps field `field` (`Rss`, `Swap`: kB) of the calling
+/// thread's view over `region`.
+fn thread_smaps_kib(region: &Region, field: &str) -> TestResult<u64> {
     thread_smaps_entries(region.addr(), region.addr() + region.len())?
         .iter()
-        .map(|e| e.field("Rss"))
+        .map(|e| e.field(field))
         .sum()
 }
 
@@ -1517,8 +1518,8 @@ fn views_fork_keeps_view_mappings() -> TestResult {
     })?;
     let rss = || -> TestResult<[u64; 2]> {
         Ok([
-            a.run(|| thread_rss_kib(&shared))?,
-            b.run(|| thread_rss_kib(&shared))?,
+            a.run(|| thread_smaps_kib(&shared, "Rss"))?,
+            b.run(|| thread_smaps_kib(&shared, "Rss"))?,
         ])
     };
     // Each view maps at least the half it wrote.
@@ -1981,17 +1982,25 @@ fn views_layout_stack_growth() -> TestResult {
     result
 }
 
-/// The physical frame that backs `addr` in the base (the main thread's
-/// view), from /proc/self/pagemap; `None` if the page is not present.
-fn base_pfn(addr: usize) -> TestResult<Option<u64>> {
-    let pagemap = File::open("/proc/self/pagemap").context("opening /proc/self/pagemap")?;
-    let mut entry = [0u8; 8];
+/// The page frames that the calling thread's view maps over `region`
+/// (`None` for a page not present), from /proc/thread-self/pagemap.
+fn thread_pfns(region: &Region) -> TestResult<Vec<Option<u64>>> {
+    let pagemap =
+        File::open("/proc/thread-self/pagemap").context("opening /proc/thread-self/pagemap")?;
+    let page = page_size();
+    let mut raw = vec![0u8; region.len() / page * 8];
     pagemap
-        .read_exact_at(&mut entry, (addr / page_size() * 8) as u64)
-        .context("reading /proc/self/pagemap")?;
-    let entry = u64::from_ne_bytes(entry);
-    let present = entry & (1 << 63) != 0;
-    Ok(present.then_some(entry & ((1 << 55) - 1)))
+        .read_exact_at(&mut raw, (region.addr() / page * 8) as u64)
+        .context("reading /proc/thread-self/pagemap")?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|e| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(e);
+            let entry = u64::from_ne_bytes(word);
+            (entry & (1 << 63) != 0).then_some(entry & ((1 << 55) - 1))
+        })
+        .collect())
 }
 
 /// The per-page count of view mappings at work: after a fork()ed child is
@@ -2011,10 +2020,10 @@ fn views_base_reuses_page_views_map() -> TestResult {
     unsafe { a.migrate_from(v1, BASE)? };
     a.run(|| region.verify_all(P0))
         .context("view 1 maps the page")?;
-    let before = base_pfn(region.addr())?.context("the base's page is not present")?;
+    let before = thread_pfns(&region)?[0].context("the base's page is not present")?;
     ensure!(
         before != 0,
-        "/proc/self/pagemap hides frame numbers (not root?)"
+        "/proc/thread-self/pagemap hides frame numbers (not root?)"
     );
     // A child shares the page copy-on-write until it exits.
     // SAFETY: the child only exits.
@@ -2023,7 +2032,7 @@ fn views_base_reuses_page_views_map() -> TestResult {
     a.run(|| region.verify_all(P0))
         .context("view 1 after the fork")?;
     region.fill_all(P1);
-    let after = base_pfn(region.addr())?.context("the base's page is not present")?;
+    let after = thread_pfns(&region)?[0].context("the base's page is not present")?;
     ensure_eq!(
         after,
         before,
@@ -2838,22 +2847,8 @@ fn views_layout_mremap() -> TestResult {
     unsafe { a.migrate_from(v1, BASE)? };
     // SAFETY: the memory rule.
     unsafe { b.migrate_from(v2, BASE)? };
-    let remap = |old: usize, new: usize, flags: libc::c_int| -> usize {
-        // SAFETY: resizes our own mapping; nothing refers to the part that goes.
-        unsafe { libc::mremap(region.addr() as *mut libc::c_void, old, new, flags) as usize }
-    };
-    let got = a.run(|| {
-        Ok((
-            remap(4 * page, 8 * page, 0),
-            std::io::Error::last_os_error(),
-        ))
-    })?;
-    ensure!(
-        got.0 == region.addr(),
-        "mremap growing in place in view 1: {:#x} ({})",
-        got.0,
-        got.1
-    );
+    let got = a.run(|| Ok(remap(region.addr(), 4 * page, 8 * page, 0, 0)))?;
+    ensure_eq!(got, Ok(region.addr()), "mremap growing in place in view 1");
     ensure!(
         thread_maps(region.addr() + 7 * page, region.addr() + 8 * page)?,
         "the base did not grow"
@@ -2874,8 +2869,8 @@ fn views_layout_mremap() -> TestResult {
     a.run(|| region.verify(4 * page, 4 * page, Q))
         .context("view 1: the grown part")?;
 
-    let got = remap(8 * page, 2 * page, 0);
-    ensure_eq!(got, region.addr(), "mremap shrinking in the base");
+    let got = remap(region.addr(), 8 * page, 2 * page, 0, 0);
+    ensure_eq!(got, Ok(region.addr()), "mremap shrinking in the base");
     for (who, maps) in [
         (
             "base",
@@ -2896,26 +2891,17 @@ fn views_layout_mremap() -> TestResult {
     // way, made in view 2: the target's old content is gone and the moved
     // data is there in every view; the old range is gone everywhere.
     wall.fill_all(Q);
+    // `wall` is ours and no longer used.
     let got = b.run(|| {
-        // SAFETY: moves our mapping over `wall`, which we own and no longer
-        // use; checked below.
-        let r = unsafe {
-            libc::mremap(
-                region.addr() as *mut libc::c_void,
-                2 * page,
-                page,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                wall.addr() as *mut libc::c_void,
-            )
-        };
-        Ok((r as usize, std::io::Error::last_os_error()))
+        Ok(remap(
+            region.addr(),
+            2 * page,
+            page,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            wall.addr(),
+        ))
     })?;
-    ensure!(
-        got.0 == wall.addr(),
-        "mremap(MREMAP_FIXED) in view 2: {:#x} ({})",
-        got.0,
-        got.1
-    );
+    ensure_eq!(got, Ok(wall.addr()), "mremap(MREMAP_FIXED) in view 2");
     let moved = || -> TestResult {
         ensure!(
             !thread_maps(region.addr(), region.addr() + 2 * page)?,
@@ -3497,14 +3483,6 @@ fn views_refuse_ksm_userfaultfd() -> TestResult {
         .context("view 1: shared data after the refusals")
 }
 
-/// The kB of the calling thread's view over `region` that are in swap.
-fn thread_swap_kib(region: &Region) -> TestResult<u64> {
-    thread_smaps_entries(region.addr(), region.addr() + region.len())?
-        .iter()
-        .map(|e| e.field("Swap"))
-        .sum()
-}
-
 /// Memory of every view goes to swap and comes back whole, also when
 /// compaction migrates it: shared memory that the base and a view map, and
 /// each view's unshared copy, are reclaimed through the process's memory
@@ -3552,17 +3530,20 @@ fn views_swap_out_and_back() -> TestResult {
         write_file("/proc/sys/vm/compact_memory", "1")?;
         cgroup.reclaim(64 << 20)?;
         swapped = [
-            thread_swap_kib(&shared)?,
-            a.run(|| thread_swap_kib(&unshared))?,
-            b.run(|| thread_swap_kib(&unshared))?,
+            thread_smaps_kib(&shared, "Swap")?,
+            a.run(|| thread_smaps_kib(&unshared, "Swap"))?,
+            b.run(|| thread_smaps_kib(&unshared, "Swap"))?,
         ];
         passes += 1;
         if swapped.iter().all(|&kib| kib > 0) {
             break;
         }
     }
-    let rss = [thread_rss_kib(&shared)?, a.run(|| thread_rss_kib(&shared))?];
-    let view_swap = a.run(|| thread_swap_kib(&shared))?;
+    let rss = [
+        thread_smaps_kib(&shared, "Rss")?,
+        a.run(|| thread_smaps_kib(&shared, "Rss"))?,
+    ];
+    let view_swap = a.run(|| thread_smaps_kib(&shared, "Swap"))?;
     diag!(
         "after {passes} reclaim passes: kB in swap: base shared, view 1 unshared, view 2 \
          unshared {swapped:?}; resident shared kB: base, view 1 {rss:?}"
@@ -3623,27 +3604,6 @@ fn views_swap_out_and_back() -> TestResult {
         .context("base: a store of view 2 after swap-in")?;
     a.run(|| shared.verify_all(P))
         .context("view 1: a store of view 2 after swap-in")
-}
-
-/// The page frames that the calling thread's view maps over `region`
-/// (`None` for a page not present), from /proc/thread-self/pagemap.
-fn thread_pfns(region: &Region) -> TestResult<Vec<Option<u64>>> {
-    let pagemap =
-        File::open("/proc/thread-self/pagemap").context("opening /proc/thread-self/pagemap")?;
-    let page = page_size();
-    let mut raw = vec![0u8; region.len() / page * 8];
-    pagemap
-        .read_exact_at(&mut raw, (region.addr() / page * 8) as u64)
-        .context("reading /proc/thread-self/pagemap")?;
-    Ok(raw
-        .chunks_exact(8)
-        .map(|e| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(e);
-            let entry = u64::from_ne_bytes(word);
-            (entry & (1 << 63) != 0).then_some(entry & ((1 << 55) - 1))
-        })
-        .collect())
 }
 
 /// `madvise(MADV_SOFT_OFFLINE)` over `region` in the calling thread's view:
