@@ -23,6 +23,7 @@
 #include <linux/page_ext.h>
 #include <linux/page_table_check.h>
 #include <linux/pagewalk.h>
+#include <linux/pkeys.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -160,6 +161,45 @@ int mmview_designate_locked(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
+/*
+ * How many mappings of @mm a change of [@start, @end) splits off: one at
+ * each end that falls inside a mapping.
+ */
+static int mmview_splits(struct mm_struct *mm, unsigned long start,
+			 unsigned long end)
+{
+	struct vm_area_struct *vma;
+	int splits = 0;
+
+	vma = find_vma_intersection(mm, start, start + 1);
+	splits += vma && vma->vm_start < start;
+	vma = find_vma_intersection(mm, end - 1, end);
+	splits += vma && vma->vm_end > end;
+	return splits;
+}
+
+/*
+ * Whether every member of @mm's family can split its mappings at the ends
+ * of [@start, @end) within vm.max_map_count, so that a layout change
+ * replicated to all of them cannot fail half way for that reason.
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+static int mmview_splits_fit(struct mm_struct *mm, unsigned long start,
+			     unsigned long end)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		if (sib->map_count + mmview_splits(sib, start, end) >
+		    sysctl_max_map_count)
+			return -ENOMEM;
+	return 0;
+}
+
 /**
  * mmview_mprotect_check - refuse an mprotect() across shared and unshared
  * mappings
@@ -168,11 +208,15 @@ int mmview_designate_locked(struct mm_struct *mm, unsigned long start,
  * @end: end of the mprotect() range
  *
  * mprotect() on an unshared range changes only the calling thread's view,
- * on a shared range every view; a range that mixes both is refused.
+ * on a shared range every view; a range that mixes both is refused. For a
+ * shared range, every member must be able to split its mappings at the
+ * range ends, or the call fails before anything changes (a member that
+ * failed half way would keep other permissions than the rest).
  *
  * Locks: the mmap_lock of @mm held for writing (do_mprotect_pkey()).
  *
- * Return: 0, or -EACCES if [@start, @end) mixes shared and unshared mappings.
+ * Return: 0, -EACCES if [@start, @end) mixes shared and unshared mappings,
+ * or -ENOMEM if a member's split would exceed vm.max_map_count.
  */
 int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
 			  unsigned long end)
@@ -188,7 +232,10 @@ int mmview_mprotect_check(struct mm_struct *mm, unsigned long start,
 		else if ((vma->vm_flags ^ first->vm_flags) & VM_MMVIEW_UNSHARED)
 			return -EACCES;
 	}
-	return 0;
+	if (!first || (first->vm_flags & VM_MMVIEW_UNSHARED) ||
+	    !mmview_family(mm))
+		return 0;
+	return mmview_splits_fit(mm, start, end);
 }
 
 /* ------------------------------------------------------------------------
@@ -306,6 +353,20 @@ struct mmview_family *mmview_family_create_locked(struct mm_struct *mm,
 	return fam;
 }
 
+/*
+ * Drop one reference on @fam; the last frees it, and with it the pins on
+ * the lock owner and the base. Locks: none needed.
+ */
+static void mmview_family_put(struct mmview_family *fam)
+{
+	if (!refcount_dec_and_test(&fam->refs))
+		return;
+	WARN_ON_ONCE(fam->registry);
+	mmdrop(fam->base);
+	mmdrop(fam->owner);
+	kfree(fam);
+}
+
 /**
  * mmview_family_destroy_locked - undo mmview_family_create_locked() when
  * its first view could not be made
@@ -326,9 +387,12 @@ void mmview_family_destroy_locked(struct mm_struct *mm)
 	spin_unlock(&fam->mms_lock);
 	/* The caller's thread holds @mm: not the last reference. */
 	mmput(mm);
-	mmdrop(mm);
-	mmdrop(mm);
-	kfree(fam);
+	/*
+	 * A half-built first view (mmview_dup_mm() failed, a fatal signal or
+	 * no memory) is still a member and holds a reference: it frees the
+	 * family when its teardown ends (mmview_mm_put()).
+	 */
+	mmview_family_put(fam);
 }
 
 /**
@@ -376,6 +440,40 @@ void mmview_task_enter(struct mm_struct *mm)
 	mmget(mm);
 	if (mm != mmview_family(mm)->owner)
 		atomic_inc(&mm->mmview_tasks);
+}
+
+/**
+ * mmview_clone_vm_check - copy_mm(): may @mm get a CLONE_VM child outside
+ * its thread group?
+ * @mm: the creator's mm
+ * @clone_flags: the clone flags, with CLONE_VM
+ *
+ * Views are released when their thread group exits or execs: a process
+ * sharing a view with another thread group would lose its shared memory
+ * then. Such children are refused in a process with views, and a process
+ * that has one cannot create views (MMF_MULTIPROCESS, set here under the
+ * mmap_lock so that a racing first MMVIEW_CREATE sees it). vfork()
+ * children (CLONE_VFORK) are allowed: their parent waits until they exec
+ * or exit.
+ *
+ * Locks: none held; takes the mmap_lock for reading.
+ *
+ * Return: 0, -EOPNOTSUPP, or -EINTR on a fatal signal.
+ */
+int mmview_clone_vm_check(struct mm_struct *mm, unsigned long clone_flags)
+{
+	int err = 0;
+
+	if (clone_flags & (CLONE_THREAD | CLONE_VFORK))
+		return 0;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	if (mmview_family(mm))
+		err = -EOPNOTSUPP;
+	else
+		set_bit(MMF_MULTIPROCESS, &mm->flags);
+	mmap_read_unlock(mm);
+	return err;
 }
 
 /**
@@ -463,12 +561,8 @@ void mmview_mm_put(struct mm_struct *mm)
 {
 	struct mmview_family *fam = mmview_family(mm);
 
-	if (!fam || !refcount_dec_and_test(&fam->refs))
-		return;
-	WARN_ON_ONCE(fam->registry);
-	mmdrop(fam->base);
-	mmdrop(fam->owner);
-	kfree(fam);
+	if (fam)
+		mmview_family_put(fam);
 }
 
 /**
@@ -515,6 +609,228 @@ bool mmview_update_owner(struct mm_struct *mm)
 #else
 	return false;
 #endif
+}
+
+/**
+ * mmview_mm_in_use - whether a thread of the caller's thread group is in @mm
+ * @mm: a member of the caller's family
+ *
+ * Views count their tasks (mmview_tasks); the lock owner does not (the
+ * threads that were in it before its family formed were never counted), so
+ * for it the thread group is searched.
+ *
+ * Locks: the family's mmap_lock, so that no thread migrates into @mm
+ * meanwhile (one may leave: the answer is then conservative).
+ */
+bool mmview_mm_in_use(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct task_struct *t;
+	bool used = false;
+
+	mmap_assert_locked(mm);
+	if (!fam || mm != fam->owner)
+		return atomic_read(&mm->mmview_tasks) > 0;
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		if (READ_ONCE(t->mm) == mm) {
+			used = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return used;
+}
+
+/* ------------------------------------------------------------------------
+ * Process-wide state: what a process has once is the same in every member.
+ */
+
+/**
+ * mmview_sync_flags - bits of @mm->flags that are the process's changed:
+ * give every other member the same bits
+ * @mm: the member whose flags changed (set_dumpable(), prctl())
+ * @mask: the bits (MMF_DUMPABLE_MASK, MMF_HAS_MDWE, MMF_DISABLE_THP, ...)
+ *
+ * Each call copies @mm's value as it is under the family's member lock, so
+ * concurrent changes from two views leave every member with the value of
+ * the last copy.
+ *
+ * Locks: none needed (takes the family's member spinlock); any context
+ * that may take a spinlock.
+ */
+void mmview_sync_flags(struct mm_struct *mm, unsigned long mask)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	if (!fam)
+		return;
+	spin_lock(&fam->mms_lock);
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		if (sib != mm)
+			set_mask_bits(&sib->flags, mask,
+				      READ_ONCE(mm->flags) & mask);
+	spin_unlock(&fam->mms_lock);
+}
+
+/**
+ * mmview_sync_def_flags - mlockall() changed @mm->def_flags: give every
+ * other member the same (MCL_FUTURE applies to mappings made from any view)
+ * @mm: the calling thread's mm
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_sync_def_flags(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	if (!fam)
+		return;
+	mmap_assert_write_locked(mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		sib->def_flags = mm->def_flags;
+}
+
+/**
+ * mmview_sync_mm_fields - prctl(PR_SET_MM) changed @mm's description of its
+ * layout: give every other member the same
+ * @mm: the calling thread's mm
+ *
+ * The code, data, heap, stack, argument and environment bounds and the
+ * saved auxiliary vector (what /proc/pid/stat, cmdline, environ and auxv
+ * show) are the process's.
+ *
+ * Locks: none needed (takes the family's member spinlock and each member's
+ * arg_lock).
+ */
+void mmview_sync_mm_fields(struct mm_struct *mm)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	if (!fam)
+		return;
+	spin_lock(&fam->mms_lock);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		if (sib == mm)
+			continue;
+		spin_lock(&sib->arg_lock);
+		sib->start_code = mm->start_code;
+		sib->end_code = mm->end_code;
+		sib->start_data = mm->start_data;
+		sib->end_data = mm->end_data;
+		sib->start_brk = mm->start_brk;
+		sib->brk = mm->brk;
+		sib->start_stack = mm->start_stack;
+		sib->arg_start = mm->arg_start;
+		sib->arg_end = mm->arg_end;
+		sib->env_start = mm->env_start;
+		sib->env_end = mm->env_end;
+		memcpy(sib->saved_auxv, mm->saved_auxv, sizeof(sib->saved_auxv));
+		spin_unlock(&sib->arg_lock);
+	}
+	spin_unlock(&fam->mms_lock);
+}
+
+/* See mmview_mm_same(). Locks: none needed; takes the member spinlock. */
+bool __mmview_is_member(struct mm_struct *mm, const struct mm_struct *other)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+	bool member = false;
+
+	if (!other || !fam)
+		return false;
+	spin_lock(&fam->mms_lock);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		if (sib == other) {
+			member = true;
+			break;
+		}
+	}
+	spin_unlock(&fam->mms_lock);
+	return member;
+}
+
+#ifdef CONFIG_MEMBARRIER
+/**
+ * mmview_membarrier_or - membarrier() registered @mm: register every member
+ * @mm: the calling thread's mm
+ * @bits: the MEMBARRIER_STATE_* bits to set
+ *
+ * Registration is the process's: expedited barriers issued from any view
+ * reach the threads of every view (see mmview_mm_same() in
+ * kernel/sched/membarrier.c).
+ *
+ * Locks: none needed (takes the family's member spinlock).
+ */
+void mmview_membarrier_or(struct mm_struct *mm, int bits)
+{
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	atomic_or(bits, &mm->membarrier_state);
+	if (!fam)
+		return;
+	spin_lock(&fam->mms_lock);
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		atomic_or(bits, &sib->membarrier_state);
+	spin_unlock(&fam->mms_lock);
+}
+#endif
+
+/**
+ * mmview_sync_pkeys - @mm allocated or freed a protection key: give every
+ * other member the same allocation map
+ * @mm: the calling thread's mm
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_sync_pkeys(struct mm_struct *mm)
+{
+#ifdef CONFIG_ARCH_HAS_PKEYS
+	struct mmview_family *fam = mmview_family(mm);
+	struct mm_struct *sib;
+
+	if (!fam)
+		return;
+	mmap_assert_write_locked(mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		mm_pkey_allocation_map(sib) = mm_pkey_allocation_map(mm);
+#ifdef CONFIG_X86
+		sib->context.execute_only_pkey = mm->context.execute_only_pkey;
+#endif
+	}
+#endif
+}
+
+/**
+ * mmview_futex_mm - the mm that names a private futex of @mm at @address
+ * @mm: the calling thread's mm
+ * @address: the futex word's address
+ *
+ * A futex in shared memory is one futex for all views: it is named by the
+ * family's lock owner, fixed for the family's life. In unshared memory each
+ * view's copy is its own futex, named by the view.
+ *
+ * Locks: none held; takes the mmap_lock for reading (may sleep).
+ *
+ * Return: the mm for the futex key.
+ */
+struct mm_struct *mmview_futex_mm(struct mm_struct *mm, unsigned long address)
+{
+	struct vm_area_struct *vma;
+	bool unshared;
+
+	if (!mmview_family(mm))
+		return mm;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, address);
+	unshared = vma && (vma->vm_flags & VM_MMVIEW_UNSHARED);
+	mmap_read_unlock(mm);
+	return unshared ? mm : mmap_lock_mm(mm);
 }
 
 /* ------------------------------------------------------------------------
@@ -675,6 +991,71 @@ void mmview_zap_siblings_locked(struct vm_area_struct *vma, unsigned long addr)
 	}
 }
 
+/**
+ * mmview_zap_siblings_range_locked - the base dropped its PTEs over
+ * [@start, @end): remove every other member's copies there
+ * @vma: the base's mapping (mmview_vma_is_master())
+ * @start: page-aligned start
+ * @end: page-aligned end, in the same page table as @start
+ *
+ * zap_pte_range() calls this before it drops the base's PTL, so no view
+ * can copy a dropped PTE again (mmview_sync_pte() needs that PTL): the
+ * views' copies go with the base's, for MADV_DONTNEED, munmap() and every
+ * other zap made under the family's mmap_lock. Unshared mappings of other
+ * members are skipped (their pages are their own).
+ *
+ * Locks: the family's mmap_lock (keeps the members and their page tables),
+ * the base's PTL for the range; takes each member's PTL nested.
+ */
+void mmview_zap_siblings_range_locked(struct vm_area_struct *vma,
+				      unsigned long start, unsigned long end)
+{
+	struct mmview_family *fam = mmview_family(vma->vm_mm);
+	struct mm_struct *sib;
+
+	mmap_assert_locked(vma->vm_mm);
+	list_for_each_entry(sib, &fam->mms, mmview_node) {
+		struct vm_area_struct *svma;
+		unsigned long addr = start;
+
+		if (sib == vma->vm_mm)
+			continue;
+		while (addr < end) {
+			unsigned long e;
+			spinlock_t *ptl;	/* the member's PTL for @addr */
+			pte_t *pte, *start_pte;
+			pmd_t *pmd;
+
+			svma = find_vma_intersection(sib, addr, end);
+			if (!svma)
+				break;
+			addr = max(addr, svma->vm_start);
+			e = min(end, svma->vm_end);
+			if (!mmview_flags_synced(svma->vm_flags))
+				goto next;
+			pmd = mm_find_pmd(sib, addr);
+			if (!pmd)
+				goto next;
+			start_pte = pte_offset_map_nolock(sib, pmd, addr, &ptl);
+			if (!start_pte)
+				goto next;
+			pte = start_pte;
+			spin_lock_nested(ptl, SINGLE_DEPTH_NESTING);
+			for (; addr < e; addr += PAGE_SIZE, pte++) {
+				pte_t entry = ptep_get(pte);
+
+				if (!pte_none(entry))
+					mmview_clear_pte_locked(svma, addr, pte,
+								entry);
+			}
+			spin_unlock(ptl);
+			pte_unmap(start_pte);
+next:
+			addr = e;
+		}
+	}
+}
+
 /* The PMD of @mm for @addr, allocating the levels above it. May sleep. */
 static pmd_t *mmview_pmd_alloc(struct mm_struct *mm, unsigned long addr)
 {
@@ -689,6 +1070,28 @@ static pmd_t *mmview_pmd_alloc(struct mm_struct *mm, unsigned long addr)
 	if (!pud)
 		return NULL;
 	return pmd_alloc(mm, pud, addr);
+}
+
+/*
+ * Whether a view may take the base's read-only @bentry for a write fault
+ * that needs no writable PTE: a forced write (FOLL_FORCE: ptrace, /proc/pid/mem)
+ * into a mapping without VM_WRITE, or FAULT_FLAG_UNSHARE (a pin). GUP then
+ * writes or pins through the PTE if the page is an exclusive anonymous page
+ * (see can_follow_write_pte() and gup_must_unshare()); otherwise the base
+ * must break copy-on-write first, as the same fault would without views.
+ *
+ * Locks: the base's PTL for @addr.
+ */
+static bool mmview_can_take_readonly(struct vm_area_struct *bvma,
+				     unsigned long addr, pte_t bentry,
+				     bool need_write)
+{
+	struct page *page;
+
+	if (need_write)
+		return false;
+	page = vm_normal_page(bvma, addr, bentry);
+	return page && PageAnon(page) && PageAnonExclusive(page);
 }
 
 /**
@@ -714,6 +1117,9 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 			   unsigned int flags)
 {
 	const bool write = flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE);
+	/* A store the view's mapping allows: the PTE must become writable. */
+	const bool need_write = (flags & FAULT_FLAG_WRITE) &&
+				(vma->vm_flags & VM_WRITE);
 	struct mm_struct *mm = vma->vm_mm;
 	struct mm_struct *base = mmview_family(mm)->base;
 	struct vm_area_struct *bvma;
@@ -744,7 +1150,9 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	if (!bpte)
 		return VM_FAULT_MMVIEW_BASE;
 	bentry = ptep_get(bpte);
-	if (!pte_present(bentry) || (write && !pte_write(bentry))) {
+	if (!pte_present(bentry) || pte_protnone(bentry) ||
+	    (write && !pte_write(bentry) &&
+	     !mmview_can_take_readonly(bvma, addr, bentry, need_write))) {
 		ret = VM_FAULT_MMVIEW_BASE;
 		goto unlock_base;
 	}
@@ -759,12 +1167,14 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 		 * writable for a write (the base's is writable then), as
 		 * handle_pte_fault() does for a present PTE.
 		 */
-		if (write)
+		if (need_write)
 			entry = pte_mkdirty(pte_mkwrite(entry, vma));
+		else if (write && !(flags & FAULT_FLAG_UNSHARE))
+			entry = pte_mkdirty(entry);
 		entry = pte_mkyoung(entry);
-		if (ptep_set_access_flags(vma, addr, pte, entry, write))
+		if (ptep_set_access_flags(vma, addr, pte, entry, need_write))
 			update_mmu_cache_range(NULL, vma, addr, pte, 1);
-		else if (write)
+		else if (need_write)
 			flush_tlb_fix_spurious_fault(vma, addr, pte);
 		goto unlock;
 	}
@@ -780,8 +1190,11 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	if (!pte_none(entry))
 		mmview_clear_pte_locked(vma, addr, pte, entry);
 	entry = pte_mkyoung(bentry);
-	if (write)
+	if (write && !(flags & FAULT_FLAG_UNSHARE))
 		entry = pte_mkdirty(entry);
+	/* No more permission than the view's own mapping gives. */
+	if (!(vma->vm_flags & VM_WRITE))
+		entry = pte_wrprotect(entry);
 	mmview_copy_pte_locked(bvma, mm, addr, pte, entry);
 	update_mmu_cache_range(NULL, vma, addr, pte, 1);
 unlock:
@@ -921,6 +1334,17 @@ void mmview_fork_copy_begin(struct mm_struct *mm)
 	list_for_each_entry(sib, &fam->mms, mmview_node)
 		if (sib != fam->base)
 			raw_write_seqcount_begin(&sib->write_protect_seq);
+	/*
+	 * A GUP-fast pin through a view that finished before the views'
+	 * write_protect_seq was raised (after mmview_fork_prepare() looked)
+	 * set that view's MMF_HAS_PINNED before it read the sequence count:
+	 * look again, or fork() would share the pinned page with the child
+	 * (the copy checks the pin only if the base has the flag).
+	 */
+	smp_mb();
+	list_for_each_entry(sib, &fam->mms, mmview_node)
+		if (test_bit(MMF_HAS_PINNED, &sib->flags))
+			set_bit(MMF_HAS_PINNED, &fam->base->flags);
 }
 
 /**
@@ -945,32 +1369,64 @@ void mmview_fork_copy_end(struct mm_struct *mm)
  */
 
 /**
- * mmview_munmap_one - take [@start, @end) out of one member
+ * mmview_try_munmap_one - take [@start, @end) out of one member
  * @mm: the member
  * @start: page-aligned start
  * @end: page-aligned end
  *
- * If the mappings cannot be split (no memory), their pages in the range
- * are zapped at least, so that the member sees no stale data there (a
- * view's shared private mappings then fault on the base, which has no
- * mapping: SIGSEGV, as after a munmap()).
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or -ENOMEM (the member is unchanged then; the caller tries
+ * again, or drops the pages at least, see mmview_munmap_one()).
+ */
+int mmview_try_munmap_one(struct mm_struct *mm, unsigned long start,
+			  unsigned long end)
+{
+	struct vma_iterator vmi;
+	LIST_HEAD(uf);
+
+	vma_iter_init(&vmi, mm, start);
+	mmap_assert_write_locked(mm);
+	return do_vmi_munmap(&vmi, mm, start, end - start, &uf, false);
+}
+
+/**
+ * mmview_zap_all_one - drop every page of one member's mappings in
+ * [@start, @end), whose mappings stay (mmview_try_munmap_one() failed)
+ * @mm: the member
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * A view's shared private mappings then fault on the base, which has no
+ * mapping there: SIGSEGV, as after an munmap().
+ *
+ * Locks: the family's mmap_lock held for writing.
+ */
+void mmview_zap_all_one(struct mm_struct *mm, unsigned long start,
+			unsigned long end)
+{
+	mmap_assert_write_locked(mm);
+	mmview_zap_range(mm, start, end, 0);
+}
+
+/**
+ * mmview_munmap_one - take [@start, @end) out of one member, or at least
+ * its pages
+ * @mm: the member
+ * @start: page-aligned start
+ * @end: page-aligned end
  *
  * Locks: the family's mmap_lock held for writing.
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0, or -ENOMEM if the mappings stay (without their pages).
  */
 int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end)
 {
-	struct vma_iterator vmi;
-	LIST_HEAD(uf);
-	int err;
+	int err = mmview_try_munmap_one(mm, start, end);
 
-	vma_iter_init(&vmi, mm, start);
-	mmap_assert_write_locked(mm);
-	err = do_vmi_munmap(&vmi, mm, start, end - start, &uf, false);
 	if (err)
-		mmview_zap_range(mm, start, end, 0);
+		mmview_zap_all_one(mm, start, end);
 	return err;
 }
 
@@ -999,12 +1455,24 @@ int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 	int err;
 
 	vma_iter_init(&vmi, src, start);
-	err = mmview_munmap_one(dst, start, end);
+	err = mmview_try_munmap_one(dst, start, end);
 	if (err)
 		return err;
 	for_each_vma_range(vmi, vma, end) {
 		s = max(start, vma->vm_start);
 		e = min(end, vma->vm_end);
+		/*
+		 * Every member's clone of a private mapping must share one
+		 * anon_vma (see mmview_family_create_locked()): give @src's
+		 * its own now if it has none yet (a new brk() or mmap()
+		 * mapping), or the first fault would give each its own.
+		 */
+		if (!(vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
+				       VM_HUGETLB)) && anon_vma_prepare(vma))
+			return -ENOMEM;
+		/* vm.max_map_count holds in every member, as mmap() checks it. */
+		if (dst->map_count >= sysctl_max_map_count)
+			return -ENOMEM;
 		charge = 0;
 		if (vma->vm_flags & VM_ACCOUNT) {
 			if (security_vm_enough_memory_mm(dst, (e - s) >> PAGE_SHIFT))
@@ -1034,6 +1502,9 @@ int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 			goto policy;
 		}
 		vm_stat_account(dst, tmp->vm_flags, vma_pages(tmp));
+		/* As mmap_region() charges it: munmap() uncharges it. */
+		if (tmp->vm_flags & VM_LOCKED)
+			dst->locked_vm += vma_pages(tmp);
 		if (tmp->vm_ops && tmp->vm_ops->open)
 			tmp->vm_ops->open(tmp);
 		if (!mmview_flags_synced(tmp->vm_flags) &&
@@ -1100,6 +1571,8 @@ unsigned long mmview_replicate_mmap(struct mm_struct *mm, unsigned long addr,
 
 	vma_iter_init(&vmi, mm, addr);
 	mmap_assert_write_locked(mm);
+	/* x86 may have allocated its execute-only key for a PROT_EXEC map. */
+	mmview_sync_pkeys(mm);
 	for_each_vma_range(vmi, vma, end) {
 		if (!(vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
 				       VM_HUGETLB)) && anon_vma_prepare(vma)) {
@@ -1154,8 +1627,14 @@ int mmview_replicate_mremap(struct mm_struct *mm,
 }
 
 /*
- * Give the mappings of @mm in [@start, @end) the access flags @access, as
- * mprotect() would (holes skipped).
+ * The flags mprotect() and pkey_mprotect() set: access, protection key and
+ * the arch's (arm64: MTE).
+ */
+#define MMVIEW_PROT_FLAGS (VM_ACCESS_FLAGS | VM_FLAGS_CLEAR)
+
+/*
+ * Give the mappings of @mm in [@start, @end) the protection flags @access
+ * (MMVIEW_PROT_FLAGS), as mprotect() would (holes skipped).
  *
  * Locks: the family's mmap_lock held for writing.
  */
@@ -1176,7 +1655,7 @@ static int mmview_protect_range(struct mm_struct *mm, struct mmu_gather *tlb,
 	if (start > vma->vm_start)
 		prev = vma;
 	for_each_vma_range(vmi, vma, end) {
-		vm_flags_t newflags = (vma->vm_flags & ~VM_ACCESS_FLAGS) | access;
+		vm_flags_t newflags = (vma->vm_flags & ~MMVIEW_PROT_FLAGS) | access;
 
 		nstart = max(nstart, vma->vm_start);
 		err = mprotect_fixup(&vmi, tlb, vma, &prev, nstart,
@@ -1215,7 +1694,7 @@ int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 	for_each_vma_range(vmi, vma, end) {
 		err = mmview_protect_range(dst, &tlb, max(start, vma->vm_start),
 					   min(end, vma->vm_end),
-					   vma->vm_flags & VM_ACCESS_FLAGS);
+					   vma->vm_flags & MMVIEW_PROT_FLAGS);
 		if (err)
 			break;
 	}
@@ -1318,6 +1797,25 @@ int mmview_replicate_attr(struct mm_struct *mm, unsigned long start,
 }
 
 /**
+ * mmview_replicate_mlock - mlock(), munlock(), mlockall() or munlockall()
+ * changed the mlock flags of @mm's mappings in [@start, @end): change them
+ * in every other member (mmview_mlock_one() in mm/mlock.c)
+ * @mm: the calling thread's mm, in a family
+ * @start: page-aligned start
+ * @end: page-aligned end
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: 0 or a negative errno.
+ */
+int mmview_replicate_mlock(struct mm_struct *mm, unsigned long start,
+			   unsigned long end)
+{
+	mmap_assert_write_locked(mm);
+	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_MLOCK, start, end);
+}
+
+/**
  * mmview_replicate_mprotect - mprotect(): after @mm changed a shared range,
  * change it in every other member
  * @mm: the calling thread's mm, in a family
@@ -1337,6 +1835,8 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 	struct vm_area_struct *vma = find_vma_intersection(mm, start, end);
 
 	mmap_assert_write_locked(mm);
+	/* x86 may have allocated its execute-only key. */
+	mmview_sync_pkeys(mm);
 	if (!vma || (vma->vm_flags & VM_MMVIEW_UNSHARED))
 		return 0;
 	return mmview_rs_replicate(mm, MMVIEW_REPLICATE_PROTECT, start, end);
@@ -1355,8 +1855,13 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 int mmview_zap_one(struct mm_struct *mm, unsigned long start,
 		   unsigned long end)
 {
-	mmview_zap_range(mm, start, end, VM_MMVIEW_UNSHARED | VM_LOCKED |
-			 VM_PFNMAP | VM_HUGETLB);
+	/*
+	 * Locked mappings too: the caller's advice was checked on its own
+	 * mapping (MADV_DONTNEED_LOCKED may drop locked pages), and every
+	 * member has the same mlock flags (mmview_mlock_one()).
+	 */
+	mmview_zap_range(mm, start, end, VM_MMVIEW_UNSHARED | VM_PFNMAP |
+			 VM_HUGETLB);
 	return 0;
 }
 
@@ -1448,10 +1953,12 @@ int mmview_brk_one(struct mm_struct *dst, struct mm_struct *src)
 int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
 			 unsigned long end, bool grow)
 {
-	int err;
+	int err = 0;
 
-	err = mmview_rs_replicate(mm, grow ? MMVIEW_REPLICATE_CLONE :
-				  MMVIEW_REPLICATE_MUNMAP, start, end);
+	/* A move within a page (sbrk() of a few bytes): only the break. */
+	if (start < end)
+		err = mmview_rs_replicate(mm, grow ? MMVIEW_REPLICATE_CLONE :
+					  MMVIEW_REPLICATE_MUNMAP, start, end);
 	if (err && grow) {
 		mmview_rs_replicate(mm, MMVIEW_REPLICATE_MUNMAP, start, end);
 		return err;

@@ -16,6 +16,20 @@
  *   fault copies the base's PTE) and never replace them.
  * - shared/unshared: a mapping without/with VM_MMVIEW_UNSHARED. Unshared
  *   private mappings are copy-on-write between members, like after fork().
+ *
+ * The invariant of shared memory: a view's PTE in a shared private mapping
+ * maps exactly the page the base maps there now, with no more permission
+ * than the view's own mapping allows, or nothing. A view only ever copies
+ * the base's PTE under the base's PTL (mmview_sync_pte()), and every place
+ * where the base's PTE stops mapping a page removes the views' copies
+ * before that PTL is dropped: copy-on-write (wp_page_copy()), zaps made
+ * under the mmap_lock (zap_pte_range(): MADV_DONTNEED, munmap(), exit, the
+ * OOM reaper), reclaim and migration (try_to_unmap_one() and
+ * try_to_migrate_one() drop a view's copy instead of making it a swap or
+ * migration entry). unmap_mapping_range() (truncation, hole punching) holds
+ * no mmap_lock and reaches every member's mapping through the file's i_mmap
+ * tree itself. mremap() moves each member's page tables under the mmap_lock
+ * held for writing, when no view can fault.
  */
 #ifndef _LINUX_MMVIEW_H
 #define _LINUX_MMVIEW_H
@@ -105,6 +119,7 @@ struct mm_struct *mmview_dup_mm(struct mm_struct *src, int *err);
 void mmview_discard_mm(struct mm_struct *mm);
 
 /* Hooks: each says where it is called and which locks it needs. */
+int mmview_clone_vm_check(struct mm_struct *mm, unsigned long clone_flags);
 void mmview_task_join(struct mm_struct *mm, unsigned long clone_flags);
 void mmview_task_exit(struct mm_struct *mm);
 void mmview_mm_unlink(struct mm_struct *mm);
@@ -114,11 +129,24 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 			   unsigned int flags);
 void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 				unsigned long addr);
+void mmview_zap_siblings_range_locked(struct vm_area_struct *vma,
+				      unsigned long start, unsigned long end);
 void mmview_fork_prepare(struct mm_struct *mm);
 void mmview_fork_copy_begin(struct mm_struct *mm);
 void mmview_fork_copy_end(struct mm_struct *mm);
 int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
+
+bool mmview_mm_in_use(struct mm_struct *mm);
+void mmview_sync_flags(struct mm_struct *mm, unsigned long mask);
+void mmview_sync_def_flags(struct mm_struct *mm);
+void mmview_sync_mm_fields(struct mm_struct *mm);
+void mmview_sync_pkeys(struct mm_struct *mm);
+struct mm_struct *mmview_futex_mm(struct mm_struct *mm, unsigned long address);
+bool __mmview_is_member(struct mm_struct *mm, const struct mm_struct *other);
+#ifdef CONFIG_MEMBARRIER
+void mmview_membarrier_or(struct mm_struct *mm, int bits);
+#endif
 
 void mmview_count_enable(void);
 int mmview_switch_base_locked(struct mm_struct *new);
@@ -133,6 +161,7 @@ int mmview_view_mappings(struct folio *folio, struct vm_area_struct *vma,
 #define MMVIEW_REPLICATE_EXPAND		4
 #define MMVIEW_REPLICATE_BRK		5
 #define MMVIEW_REPLICATE_ATTR		6
+#define MMVIEW_REPLICATE_MLOCK		7
 int mmview_rs_replicate(struct mm_struct *mm, int op, unsigned long start,
 			unsigned long end);
 int mmview_replicate_munmap(struct mm_struct *mm, unsigned long start,
@@ -143,6 +172,8 @@ int mmview_replicate_mprotect(struct mm_struct *mm, unsigned long start,
 			      unsigned long end);
 int mmview_replicate_attr(struct mm_struct *mm, unsigned long start,
 			  unsigned long end);
+int mmview_replicate_mlock(struct mm_struct *mm, unsigned long start,
+			   unsigned long end);
 int mmview_replicate_brk(struct mm_struct *mm, unsigned long start,
 			 unsigned long end, bool grow);
 void mmview_replicate_expand(struct mm_struct *mm, unsigned long start,
@@ -151,8 +182,12 @@ void mmview_replicate_dontneed(struct mm_struct *mm, unsigned long start,
 			       unsigned long end);
 int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end);
+int mmview_try_munmap_one(struct mm_struct *mm, unsigned long start,
+			  unsigned long end);
 int mmview_zap_one(struct mm_struct *mm, unsigned long start,
 		   unsigned long end);
+void mmview_zap_all_one(struct mm_struct *mm, unsigned long start,
+			unsigned long end);
 int mmview_expand_one(struct mm_struct *mm, unsigned long start,
 		      unsigned long end);
 int mmview_brk_one(struct mm_struct *dst, struct mm_struct *src);
@@ -160,6 +195,8 @@ int mmview_protect_one(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
 int mmview_attr_one(struct mm_struct *dst, struct mm_struct *src,
 		    unsigned long start, unsigned long end);
+int mmview_mlock_one(struct mm_struct *dst, struct mm_struct *src,
+		     unsigned long start, unsigned long end);
 int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 		       unsigned long start, unsigned long end);
 
@@ -199,6 +236,30 @@ static inline struct mmview_family *mmview_family(const struct mm_struct *mm)
 }
 
 /*
+ * Whether @other, an mm that may be freed meanwhile (another CPU's task's,
+ * read under RCU) and is only compared, is @mm or a member of @mm's family.
+ * Locks: none needed; @mm is alive.
+ */
+static inline bool mmview_mm_same(const struct mm_struct *other,
+				  struct mm_struct *mm)
+{
+	return other == mm ||
+	       (unlikely(mmview_family(mm)) && __mmview_is_member(mm, other));
+}
+
+/*
+ * Whether @a, which may be NULL, and @b are members of one family. Both
+ * must be alive (@a: current->mm, say).
+ */
+static inline bool mmview_same_family(const struct mm_struct *a,
+				      const struct mm_struct *b)
+{
+	struct mmview_family *fam = a ? mmview_family(a) : NULL;
+
+	return fam && fam == mmview_family(b);
+}
+
+/*
  * Whether faults on @vma are served from the base: @vma is a private,
  * shared-designated mapping of a family member other than the base.
  * Locks: the mmap_lock (stable vm_flags and family membership).
@@ -235,6 +296,25 @@ static inline struct mmview_family *mmview_family(const struct mm_struct *mm)
 	return NULL;
 }
 
+static inline bool mmview_mm_same(const struct mm_struct *other,
+				  struct mm_struct *mm)
+{
+	return other == mm;
+}
+
+static inline bool mmview_same_family(const struct mm_struct *a,
+				      const struct mm_struct *b)
+{
+	return false;
+}
+
+#ifdef CONFIG_MEMBARRIER
+static inline void mmview_membarrier_or(struct mm_struct *mm, int bits)
+{
+	atomic_or(bits, &mm->membarrier_state);
+}
+#endif
+
 static inline bool mmview_vma_synced(const struct vm_area_struct *vma)
 {
 	return false;
@@ -243,6 +323,12 @@ static inline bool mmview_vma_synced(const struct vm_area_struct *vma)
 static inline bool mmview_vma_is_master(const struct vm_area_struct *vma)
 {
 	return false;
+}
+
+static inline int mmview_clone_vm_check(struct mm_struct *mm,
+					unsigned long clone_flags)
+{
+	return 0;
 }
 
 static inline void mmview_task_join(struct mm_struct *mm,
@@ -270,7 +356,26 @@ static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
 static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 					      unsigned long addr) { }
 
+static inline void mmview_zap_siblings_range_locked(struct vm_area_struct *vma,
+						    unsigned long start,
+						    unsigned long end) { }
+
 static inline void mmview_fork_prepare(struct mm_struct *mm) { }
+
+static inline void mmview_sync_flags(struct mm_struct *mm,
+				     unsigned long mask) { }
+
+static inline void mmview_sync_def_flags(struct mm_struct *mm) { }
+
+static inline void mmview_sync_mm_fields(struct mm_struct *mm) { }
+
+static inline void mmview_sync_pkeys(struct mm_struct *mm) { }
+
+static inline struct mm_struct *mmview_futex_mm(struct mm_struct *mm,
+						unsigned long address)
+{
+	return mm;
+}
 
 static inline int mmview_view_mappings(struct folio *folio,
 				       struct vm_area_struct *vma,
@@ -294,6 +399,12 @@ static inline int mmview_replicate_mprotect(struct mm_struct *mm,
 
 static inline int mmview_replicate_attr(struct mm_struct *mm,
 					unsigned long start, unsigned long end)
+{
+	return 0;
+}
+
+static inline int mmview_replicate_mlock(struct mm_struct *mm,
+					 unsigned long start, unsigned long end)
 {
 	return 0;
 }

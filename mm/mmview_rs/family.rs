@@ -203,6 +203,51 @@ fn others(family: &Family, mm: Mm) -> impl Iterator<Item = Mm> + '_ {
         .filter(move |view| *view != mm)
 }
 
+/// How many times a replication step that failed with `ENOMEM` is made.
+const REPLICATE_TRIES: usize = 4;
+
+/// Makes `view` like `mm` over `[start, end)` for the replication `op`; 0 or
+/// a negative errno.
+///
+/// # Safety
+///
+/// `view` and `mm` are live members of one family whose mmap_lock the
+/// caller holds (for writing, but for `MMVIEW_REPLICATE_ZAP`).
+unsafe fn replicate_one(
+    op: u32,
+    view: Mm,
+    mm: Mm,
+    start: kernel::ffi::c_ulong,
+    end: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_int {
+    let (dst, src) = (view.as_ptr(), mm.as_ptr());
+    // SAFETY (every arm): `dst` and `src` are live members and the family's
+    // lock is held as `op` needs, by the function's safety requirements.
+    match op {
+        bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
+            bindings::mmview_try_munmap_one(dst, start, end)
+        },
+        bindings::MMVIEW_REPLICATE_CLONE => unsafe {
+            bindings::mmview_clone_range(dst, src, start, end)
+        },
+        bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
+            bindings::mmview_protect_one(dst, src, start, end)
+        },
+        bindings::MMVIEW_REPLICATE_ZAP => unsafe { bindings::mmview_zap_one(dst, start, end) },
+        bindings::MMVIEW_REPLICATE_EXPAND => unsafe {
+            bindings::mmview_expand_one(dst, start, end)
+        },
+        bindings::MMVIEW_REPLICATE_BRK => unsafe { bindings::mmview_brk_one(dst, src) },
+        bindings::MMVIEW_REPLICATE_ATTR => unsafe {
+            bindings::mmview_attr_one(dst, src, start, end)
+        },
+        bindings::MMVIEW_REPLICATE_MLOCK => unsafe {
+            bindings::mmview_mlock_one(dst, src, start, end)
+        },
+        _ => -(bindings::EINVAL as kernel::ffi::c_int),
+    }
+}
+
 /// C: replays a layout change that `mm` made on every other member of its
 /// family: `MMVIEW_REPLICATE_MUNMAP` unmaps `[start, end)`,
 /// `MMVIEW_REPLICATE_CLONE` replaces it by clones of `mm`'s mappings,
@@ -210,12 +255,15 @@ fn others(family: &Family, mm: Mm) -> impl Iterator<Item = Mm> + '_ {
 /// `MMVIEW_REPLICATE_ZAP` drops its shared pages (`MADV_DONTNEED`),
 /// `MMVIEW_REPLICATE_EXPAND` grows the stack ending at `end` down to
 /// `start`, `MMVIEW_REPLICATE_BRK` copies `mm`'s program break,
-/// `MMVIEW_REPLICATE_ATTR` gives it `mm`'s madvise()/mseal() attributes.
+/// `MMVIEW_REPLICATE_ATTR` gives it `mm`'s madvise()/mseal() attributes,
+/// `MMVIEW_REPLICATE_MLOCK` its mlock flags.
 ///
-/// Every member is visited even after a failed munmap (each one's data
-/// must go); a failed clone, protect or attribute change stops at once (for a clone, the
-/// caller unmaps the range everywhere). Returns 0 or the first error, as a
-/// negative errno.
+/// A step that fails with `ENOMEM` is tried again, up to
+/// [`REPLICATE_TRIES`] times. Every member is visited even after a failed
+/// munmap (each one's pages in the range are dropped then, as its data must
+/// go); a failed clone, protect or attribute change stops at once (for a
+/// clone, the caller unmaps the range everywhere). Returns 0 or the first
+/// error, as a negative errno.
 ///
 /// # Safety
 ///
@@ -237,43 +285,32 @@ pub unsafe extern "C" fn mmview_rs_replicate(
     let Some(family) = (unsafe { locked_family(mm) }) else {
         return 0;
     };
+    let op = op as u32;
     let mut first_err = 0;
     for view in others(family, mm) {
-        let err = match op as u32 {
-            // `view` is a live member; the family's lock is held for writing.
-            // SAFETY: see above.
-            bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
-                bindings::mmview_munmap_one(view.as_ptr(), start, end)
-            },
-            // SAFETY: as above; `mm` is a member too.
-            bindings::MMVIEW_REPLICATE_CLONE => unsafe {
-                bindings::mmview_clone_range(view.as_ptr(), mm.as_ptr(), start, end)
-            },
+        // Every step makes `view` like `mm` over the range, so it can be
+        // tried again: an allocation that failed once (a split, a maple
+        // tree node) rarely fails again, and a member left behind would
+        // differ from the others for good.
+        let mut err = 0;
+        for _ in 0..REPLICATE_TRIES {
+            // SAFETY: `view` and `mm` are live members of the family, whose
+            // lock the caller holds as `op` needs.
+            err = unsafe { replicate_one(op, view, mm, start, end) };
+            if err != -(bindings::ENOMEM as kernel::ffi::c_int) {
+                break;
+            }
+        }
+        if err != 0 && op == bindings::MMVIEW_REPLICATE_MUNMAP {
+            // The mappings stay, but their pages must go: the member sees no
+            // stale data (a view's shared memory faults on the base, which
+            // has no mapping there).
             // SAFETY: as above.
-            bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
-                bindings::mmview_protect_one(view.as_ptr(), mm.as_ptr(), start, end)
-            },
-            // SAFETY: as above (held for reading is enough for a zap).
-            bindings::MMVIEW_REPLICATE_ZAP => unsafe {
-                bindings::mmview_zap_one(view.as_ptr(), start, end)
-            },
-            // SAFETY: as above.
-            bindings::MMVIEW_REPLICATE_EXPAND => unsafe {
-                bindings::mmview_expand_one(view.as_ptr(), start, end)
-            },
-            // SAFETY: as above.
-            bindings::MMVIEW_REPLICATE_BRK => unsafe {
-                bindings::mmview_brk_one(view.as_ptr(), mm.as_ptr())
-            },
-            // SAFETY: as above.
-            bindings::MMVIEW_REPLICATE_ATTR => unsafe {
-                bindings::mmview_attr_one(view.as_ptr(), mm.as_ptr(), start, end)
-            },
-            _ => -(bindings::EINVAL as kernel::ffi::c_int),
-        };
+            unsafe { bindings::mmview_zap_all_one(view.as_ptr(), start, end) };
+        }
         if err != 0 && first_err == 0 {
             first_err = err;
-            if op as u32 != bindings::MMVIEW_REPLICATE_MUNMAP {
+            if op != bindings::MMVIEW_REPLICATE_MUNMAP {
                 break;
             }
         }

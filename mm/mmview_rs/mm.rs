@@ -58,6 +58,15 @@ impl Mm {
         unsafe { bindings::mmview_mm_tasks(self.as_ptr()) }
     }
 
+    /// Whether a thread of the caller's thread group is in this view; `guard`
+    /// holds the family's lock, so that no thread migrates into it meanwhile.
+    pub(crate) fn in_use(self, guard: &MmGuard) -> bool {
+        let _ = guard;
+        // SAFETY: by the type invariants the mm is alive; `guard` holds the
+        // family's mmap_lock, which `mmview_mm_in_use()` needs.
+        unsafe { bindings::mmview_mm_in_use(self.as_ptr()) }
+    }
+
     /// The family of this mm, or null.
     pub(crate) fn family(self) -> *mut bindings::mmview_family {
         // SAFETY: by the type invariants the mm is alive.

@@ -30,7 +30,7 @@ pub use family::{
 use family::{take_if_unused, Family, View};
 use mm::{Access, Mm, MmGuard};
 use op::{Op, Request};
-use registry::{Slot, ViewId, BASE_ID};
+use registry::{Slot, State, ViewId, BASE_ID};
 
 /// The `mmview(2)` system call.
 ///
@@ -226,6 +226,19 @@ fn switch_base() -> Result<c_long> {
     Ok(id as c_long)
 }
 
+/// How many views of `family` count as views of the process: the live ones
+/// and the deleted ones that a thread still uses. A deleted view leaves the
+/// registry when its last thread leaves, but for the family's lock owner (the
+/// process's original mm, an ordinary view after `MMVIEW_SWITCH_BASE`), which
+/// stays until the family is released: it counts only while a thread is in it.
+fn in_use(family: &Family, guard: &MmGuard) -> usize {
+    family
+        .registry
+        .iter()
+        .filter(|(_, state, view)| *state != State::Deleted || view.0.in_use(guard))
+        .count()
+}
+
 /// `MMVIEW_UNSHARE(addr, len)` and `MMVIEW_SHARE(addr, len)`.
 ///
 /// The argument rules are in [`op::user_range`]; the mm-side rules (holes,
@@ -236,7 +249,8 @@ fn designate(addr: c_ulong, len: c_ulong, unshared: bool) -> Result<c_long> {
     let guard = MmGuard::lock_current(Access::Write)?;
     // Designations change only while the process has one view: the base
     // (deleted views that threads still use count).
-    if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| f.registry.len() > 1) {
+    if !guard.mm().family().is_null() && Family::of(&guard).map_or(true, |f| in_use(f, &guard) > 1)
+    {
         return Err(EPERM);
     }
     let mm = guard.mm().as_ptr();

@@ -2,8 +2,14 @@
 //! lists its tests; to add a group, add a module and extend [`all`].
 
 mod designate;
+mod forced;
+mod futex_views;
 mod guest;
+mod heap;
+mod invariant;
 mod kunit;
+mod lifecycle;
+mod process_state;
 mod syscall;
 mod sysctl;
 mod views;
@@ -28,6 +34,12 @@ pub fn all(config: Config) -> Vec<Test> {
             sysctl::tests(),
             designate::tests(),
             views::tests(),
+            process_state::tests(),
+            lifecycle::tests(),
+            invariant::tests(),
+            forced::tests(),
+            heap::tests(),
+            futex_views::tests(),
         ],
         Config::Off => vec![syscall::config_off_tests(), sysctl::config_off_tests()],
     };

@@ -1,5 +1,7 @@
 //! Helpers shared by the tests.
 
+pub mod child;
+pub mod fault;
 pub mod mem;
 pub mod process;
 pub mod procfs;
