@@ -221,26 +221,34 @@ unsafe fn replicate_one(
     end: kernel::ffi::c_ulong,
 ) -> kernel::ffi::c_int {
     let (dst, src) = (view.as_ptr(), mm.as_ptr());
-    // SAFETY (every arm): `dst` and `src` are live members and the family's
-    // lock is held as `op` needs, by the function's safety requirements.
+    // In every arm, `dst` and `src` are live members and the family's lock
+    // is held as `op` needs, by the function's safety requirements.
     match op {
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_MUNMAP => unsafe {
             bindings::mmview_try_munmap_one(dst, start, end)
         },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_CLONE => unsafe {
             bindings::mmview_clone_range(dst, src, start, end)
         },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_PROTECT => unsafe {
             bindings::mmview_protect_one(dst, src, start, end)
         },
+        // SAFETY: see above (held for reading is enough for a zap).
         bindings::MMVIEW_REPLICATE_ZAP => unsafe { bindings::mmview_zap_one(dst, start, end) },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_EXPAND => unsafe {
             bindings::mmview_expand_one(dst, start, end)
         },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_BRK => unsafe { bindings::mmview_brk_one(dst, src) },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_ATTR => unsafe {
             bindings::mmview_attr_one(dst, src, start, end)
         },
+        // SAFETY: see above.
         bindings::MMVIEW_REPLICATE_MLOCK => unsafe {
             bindings::mmview_mlock_one(dst, src, start, end)
         },
