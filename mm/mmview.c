@@ -414,6 +414,11 @@ void mmview_add_view_locked(struct mm_struct *view, u64 id)
 	view->mmview_id = id;
 	spin_lock(&fam->mms_lock);
 	list_add_tail(&view->mmview_node, &fam->mms);
+#ifdef CONFIG_MEMBARRIER
+	/* A registration made since the view was copied (it takes mms_lock). */
+	atomic_or(atomic_read(&fam->owner->membarrier_state),
+		  &view->membarrier_state);
+#endif
 	spin_unlock(&fam->mms_lock);
 }
 
@@ -508,6 +513,35 @@ void mmview_task_leave(struct mm_struct *mm)
 		mmview_rs_view_idle(mm);
 }
 
+/*
+ * Whether a thread of current's group other than current still uses a
+ * member of @fam. Every thread clears its ->mm under task_lock() in
+ * exit_mm() before it calls mmview_task_exit(), so of threads exiting
+ * together at least the last to clear sees none (more may: the release
+ * is idempotent). Locks: none held; takes each thread's task_lock.
+ */
+static bool mmview_group_uses_family(struct mmview_family *fam)
+{
+	struct task_struct *t;
+	bool used = false;
+
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		struct mm_struct *m;
+
+		if (t == current)
+			continue;
+		task_lock(t);
+		m = t->mm;
+		used = m && mmview_family(m) == fam;
+		task_unlock(t);
+		if (used)
+			break;
+	}
+	rcu_read_unlock();
+	return used;
+}
+
 /**
  * mmview_task_exit - exit_mm() and exec_mmap(): current has left @mm
  * @mm: the mm current was in; current still holds its reference
@@ -524,8 +558,16 @@ void mmview_task_exit(struct mm_struct *mm)
 	if (!fam)
 		return;
 	mmview_task_leave(mm);
-	if (current->signal == fam->signal &&
-	    (current->mm || !atomic_read(&current->signal->live)))
+	if (current->signal != fam->signal)
+		return;
+	/*
+	 * exec (current->mm is the new one), or the last thread of the group
+	 * to leave its mm: the others may still use their views on their way
+	 * out (robust futex lists, clear_child_tid) after signal->live fell
+	 * to 0.
+	 */
+	if (current->mm || (!atomic_read(&current->signal->live) &&
+			    !mmview_group_uses_family(fam)))
 		mmview_rs_family_release(fam);
 }
 
@@ -815,7 +857,8 @@ void mmview_sync_pkeys(struct mm_struct *mm)
  * family's lock owner, fixed for the family's life. In unshared memory each
  * view's copy is its own futex, named by the view.
  *
- * Locks: none held; takes the mmap_lock for reading (may sleep).
+ * Locks: none held; with CONFIG_PER_VMA_LOCK (VMAs freed by RCU) an RCU
+ * walk of the maple tree, else the mmap_lock for reading (may sleep).
  *
  * Return: the mm for the futex key.
  */
@@ -826,10 +869,29 @@ struct mm_struct *mmview_futex_mm(struct mm_struct *mm, unsigned long address)
 
 	if (!mmview_family(mm))
 		return mm;
+#ifdef CONFIG_PER_VMA_LOCK
+	{
+		MA_STATE(mas, &mm->mm_mt, address, address);
+
+		/*
+		 * Without the mmap_lock, which writers hold long (every futex
+		 * operation would wait behind mmap() and munmap() of any view):
+		 * VMAs are freed after an RCU grace period, and the
+		 * designation of an address changes only while the process has
+		 * one view (a mapping split or merged meanwhile keeps it).
+		 */
+		rcu_read_lock();
+		vma = mas_walk(&mas);
+		unshared = vma && !xa_is_zero(vma) &&
+			   (READ_ONCE(vma->vm_flags) & VM_MMVIEW_UNSHARED);
+		rcu_read_unlock();
+	}
+#else
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, address);
 	unshared = vma && (vma->vm_flags & VM_MMVIEW_UNSHARED);
 	mmap_read_unlock(mm);
+#endif
 	return unshared ? mm : mmap_lock_mm(mm);
 }
 
@@ -918,7 +980,7 @@ static void mmview_clear_pte_locked(struct vm_area_struct *vma,
 }
 
 /*
- * Install @entry, a present PTE of @src_vma at @addr, as @dst's PTE at
+ * Install @entry, a present PTE of @src_vma at @addr, as @dst_vma's PTE at
  * @dst_pte, with the page's reference, mapcount and RSS (PageAnonExclusive
  * is kept: the page is exclusive to the family, whose members all map it at
  * the same address). No folio lock is needed: @src_vma's PTL is held, so
@@ -928,9 +990,11 @@ static void mmview_clear_pte_locked(struct vm_area_struct *vma,
  * nested.
  */
 static void mmview_copy_pte_locked(struct vm_area_struct *src_vma,
-				   struct mm_struct *dst, unsigned long addr,
-				   pte_t *dst_pte, pte_t entry)
+				   struct vm_area_struct *dst_vma,
+				   unsigned long addr, pte_t *dst_pte,
+				   pte_t entry)
 {
+	struct mm_struct *dst = dst_vma->vm_mm;
 	struct page *page = vm_normal_page(src_vma, addr, entry);
 
 	if (page) {
@@ -939,6 +1003,8 @@ static void mmview_copy_pte_locked(struct vm_area_struct *src_vma,
 		folio_get(folio);
 		/* Mapcount only: PageAnonExclusive stays, see above. */
 		folio_dup_file_rmap_pte(folio, page);
+		/* Balances the munlock of folio_remove_rmap_pte() later. */
+		mlock_vma_folio(folio, dst_vma);
 		inc_mm_counter(dst, mm_counter(folio));
 	}
 	set_pte_at(dst, addr, dst_pte, entry);
@@ -1056,6 +1122,43 @@ next:
 	}
 }
 
+/**
+ * mmview_dump_from_base - whether a core dump must fault a view's empty PTE
+ * @vma: the view's mapping, anonymous (get_dump_page(), FOLL_DUMP)
+ * @addr: the address
+ *
+ * A view's shared memory fills from the base on demand: the page is no
+ * hole if the base has one there (present and not the zero page, or
+ * swapped out). Where the base has nothing, the dump leaves a hole without
+ * faulting, as without views (a sparse reservation is not populated).
+ *
+ * Locks: the family's mmap_lock held for reading.
+ *
+ * Return: true to fault the page in through the view.
+ */
+bool mmview_dump_from_base(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct mm_struct *base;
+	spinlock_t *ptl;	/* the base's PTL for @addr */
+	pte_t *pte, entry;
+	pmd_t *pmd;
+
+	if (!mmview_vma_synced(vma))
+		return false;
+	base = mmview_family(vma->vm_mm)->base;
+	pmd = mm_find_pmd(base, addr);
+	if (!pmd)
+		return false;
+	pte = pte_offset_map_lock(base, pmd, addr, &ptl);
+	if (!pte)
+		return false;
+	entry = ptep_get(pte);
+	pte_unmap_unlock(pte, ptl);
+	if (pte_none(entry))
+		return false;
+	return !pte_present(entry) || !is_zero_pfn(pte_pfn(entry));
+}
+
 /* The PMD of @mm for @addr, allocating the levels above it. May sleep. */
 static pmd_t *mmview_pmd_alloc(struct mm_struct *mm, unsigned long addr)
 {
@@ -1150,7 +1253,8 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	if (!bpte)
 		return VM_FAULT_MMVIEW_BASE;
 	bentry = ptep_get(bpte);
-	if (!pte_present(bentry) || pte_protnone(bentry) ||
+	if (!pte_present(bentry) ||
+	    (pte_protnone(bentry) && vma_is_accessible(bvma)) ||
 	    (write && !pte_write(bentry) &&
 	     !mmview_can_take_readonly(bvma, addr, bentry, need_write))) {
 		ret = VM_FAULT_MMVIEW_BASE;
@@ -1172,7 +1276,9 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 		else if (write && !(flags & FAULT_FLAG_UNSHARE))
 			entry = pte_mkdirty(entry);
 		entry = pte_mkyoung(entry);
-		if (ptep_set_access_flags(vma, addr, pte, entry, need_write))
+		/* dirty: x86 writes the entry back only then. */
+		if (ptep_set_access_flags(vma, addr, pte, entry,
+					  write && !(flags & FAULT_FLAG_UNSHARE)))
 			update_mmu_cache_range(NULL, vma, addr, pte, 1);
 		else if (need_write)
 			flush_tlb_fix_spurious_fault(vma, addr, pte);
@@ -1195,7 +1301,7 @@ vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 	/* No more permission than the view's own mapping gives. */
 	if (!(vma->vm_flags & VM_WRITE))
 		entry = pte_wrprotect(entry);
-	mmview_copy_pte_locked(bvma, mm, addr, pte, entry);
+	mmview_copy_pte_locked(bvma, vma, addr, pte, entry);
 	update_mmu_cache_range(NULL, vma, addr, pte, 1);
 unlock:
 	spin_unlock(ptl);
@@ -1430,6 +1536,41 @@ int mmview_munmap_one(struct mm_struct *mm, unsigned long start,
 	return err;
 }
 
+/*
+ * Extend @dst's mapping that ends at @s over [@s, @e) if it can take @vma's
+ * part there (same flags, file and offset, anon_vma, policy), as mmap() and
+ * brk() extend the caller's: the members' mapping counts then stay the
+ * caller's (a heap grown by brk() is one mapping in every member).
+ *
+ * Locks: the family's mmap_lock held for writing.
+ *
+ * Return: whether @dst now maps [@s, @e).
+ */
+static bool mmview_clone_extend(struct mm_struct *dst,
+				struct vm_area_struct *vma, unsigned long s,
+				unsigned long e)
+{
+	pgoff_t pgoff = vma->vm_pgoff + ((s - vma->vm_start) >> PAGE_SHIFT);
+	struct vma_iterator vmi;
+
+	VMG_STATE(vmg, dst, &vmi, s, e, vma->vm_flags, pgoff);
+
+	if (vma->vm_ops && vma->vm_ops->open)
+		return false;
+	vma_iter_init(&vmi, dst, s);
+	/* The iterator is left at prev, as VMG_FLAG_JUST_EXPAND wants. */
+	vmg.prev = vma_prev(&vmi);
+	if (!vmg.prev || vmg.prev->vm_end != s)
+		return false;
+	vmg.file = vma->vm_file;
+	vmg.anon_vma = vma->anon_vma;
+	vmg.policy = vma_policy(vma);
+	vmg.uffd_ctx = vma->vm_userfaultfd_ctx;
+	vmg.anon_name = anon_vma_name(vma);
+	vmg.merge_flags = VMG_FLAG_JUST_EXPAND;
+	return vma_merge_new_range(&vmg);
+}
+
 /**
  * mmview_clone_range - give @dst the mappings of @src over [@start, @end)
  * @dst: a member
@@ -1470,16 +1611,22 @@ int mmview_clone_range(struct mm_struct *dst, struct mm_struct *src,
 		if (!(vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_MIXEDMAP |
 				       VM_HUGETLB)) && anon_vma_prepare(vma))
 			return -ENOMEM;
-		/* vm.max_map_count holds in every member, as mmap() checks it. */
-		if (dst->map_count >= sysctl_max_map_count)
-			return -ENOMEM;
 		charge = 0;
 		if (vma->vm_flags & VM_ACCOUNT) {
 			if (security_vm_enough_memory_mm(dst, (e - s) >> PAGE_SHIFT))
 				return -ENOMEM;
 			charge = (e - s) >> PAGE_SHIFT;
 		}
+		if (mmview_clone_extend(dst, vma, s, e)) {
+			vm_stat_account(dst, vma->vm_flags, (e - s) >> PAGE_SHIFT);
+			if (vma->vm_flags & VM_LOCKED)
+				dst->locked_vm += (e - s) >> PAGE_SHIFT;
+			continue;
+		}
 		err = -ENOMEM;
+		/* vm.max_map_count holds in every member, as mmap() checks it. */
+		if (dst->map_count >= sysctl_max_map_count)
+			goto unacct;
 		tmp = vm_area_dup(vma);
 		if (!tmp)
 			goto unacct;
@@ -1627,10 +1774,11 @@ int mmview_replicate_mremap(struct mm_struct *mm,
 }
 
 /*
- * The flags mprotect() and pkey_mprotect() set: access, protection key and
- * the arch's (arm64: MTE).
+ * The flags mprotect() and pkey_mprotect() set: access, protection key, the
+ * arch's (arm64: BTI), and arm64's PROT_MTE (which mprotect() never clears,
+ * so a member without it has never had it).
  */
-#define MMVIEW_PROT_FLAGS (VM_ACCESS_FLAGS | VM_FLAGS_CLEAR)
+#define MMVIEW_PROT_FLAGS (VM_ACCESS_FLAGS | VM_FLAGS_CLEAR | VM_MTE)
 
 /*
  * Give the mappings of @mm in [@start, @end) the protection flags @access
@@ -2262,7 +2410,8 @@ static int mmview_copy_from_base(struct mm_struct *new, struct mm_struct *old)
 			if (!pte_none(nentry))
 				mmview_clear_pte_locked(nvma, addr, npte, nentry);
 			if (!pte_none(entry))
-				mmview_copy_pte_locked(vma, new, addr, npte, entry);
+				mmview_copy_pte_locked(vma, nvma, addr, npte,
+						       entry);
 next:
 			spin_unlock(nptl);
 			pte_unmap(npte);

@@ -127,6 +127,7 @@ void mmview_mm_put(struct mm_struct *mm);
 bool mmview_update_owner(struct mm_struct *mm);
 vm_fault_t mmview_sync_pte(struct vm_area_struct *vma, unsigned long addr,
 			   unsigned int flags);
+bool mmview_dump_from_base(struct vm_area_struct *vma, unsigned long addr);
 void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 				unsigned long addr);
 void mmview_zap_siblings_range_locked(struct vm_area_struct *vma,
@@ -355,6 +356,12 @@ static inline vm_fault_t mmview_sync_pte(struct vm_area_struct *vma,
 
 static inline void mmview_zap_siblings_locked(struct vm_area_struct *vma,
 					      unsigned long addr) { }
+
+static inline bool mmview_dump_from_base(struct vm_area_struct *vma,
+					 unsigned long addr)
+{
+	return false;
+}
 
 static inline void mmview_zap_siblings_range_locked(struct vm_area_struct *vma,
 						    unsigned long start,

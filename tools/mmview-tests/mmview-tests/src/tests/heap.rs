@@ -27,6 +27,7 @@ pub fn tests() -> Vec<Test> {
         heap_brk_new_mapping_in_view,
         heap_sbrk_small_break_same,
         heap_locked_vm_no_underflow,
+        heap_growth_keeps_mapping_count,
     ]
 }
 
@@ -450,4 +451,81 @@ fn heap_locked_vm_no_underflow() -> TestResult {
     unmap(addr, len)?;
     results.push(compare("the base unmapped a mapping view 1 had locked"));
     check_all(results)
+}
+
+/// How many mappings of the thread `tid` intersect `[lo, hi)`, from its
+/// `/proc/self/task/<tid>/maps` (the mappings of its view).
+fn mappings_in(tid: libc::pid_t, lo: usize, hi: usize) -> TestResult<usize> {
+    let maps = read_file(format!("/proc/self/task/{tid}/maps"))?;
+    let mut n = 0;
+    for line in maps.lines() {
+        let Some((range, _)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        n += usize::from(a < hi && b > lo);
+    }
+    Ok(n)
+}
+
+/// A heap grown step by step by `brk()` while views exist is one mapping
+/// in every view, as in the base (each view's copy of the growth extends
+/// its heap mapping): views must not collect a mapping per step (and hit
+/// `vm.max_map_count` long before the base).
+fn heap_growth_keeps_mapping_count() -> TestResult {
+    prepare()?;
+    let page = page_size();
+    let a = ViewThread::spawn("in-view-1")?;
+    let v1 = create("view 1")?;
+    // SAFETY: the memory rule (the heap above malloc's is only touched
+    // through the raw pointers below, after every growth is replicated).
+    unsafe { a.migrate_from(v1, BASE)? };
+    let start = raw_brk(0);
+    let lo = align_up(start, page);
+    let steps = 128;
+    let step = 4 * page;
+    let mut checks = Vec::new();
+    for i in 1..=steps {
+        move_break(lo + i * step).context("growing the heap from the base")?;
+    }
+    let hi = lo + steps * step;
+    // SAFETY: [lo, hi) is the heap just grown, mapped in every view.
+    unsafe { std::ptr::write_bytes(lo as *mut u8, 0x5a, hi - lo) };
+    let base_maps = mappings_in(nix_gettid(), lo, hi)?;
+    let view_maps = mappings_in(a.tid(), lo, hi)?;
+    diag!("mappings over the grown heap: base {base_maps}, view 1 {view_maps}");
+    checks.push(ensure_eq_result(
+        view_maps,
+        base_maps,
+        "view 1's mappings over the heap grown in 128 steps",
+    ));
+    let seen = a.run(move || {
+        // SAFETY: as above; read in view 1.
+        let bytes = unsafe { std::slice::from_raw_parts(lo as *const u8, hi - lo) };
+        Ok(bytes.iter().filter(|&&b| b != 0x5a).count())
+    })?;
+    checks.push(ensure_eq_result(
+        seen,
+        0,
+        "bytes of the heap view 1 reads wrong",
+    ));
+    move_break(start).context("shrinking the heap back")?;
+    check_all(checks)
+}
+
+/// The calling thread's id.
+fn nix_gettid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// `Ok` if `got == want`, else a failure naming `what`.
+fn ensure_eq_result<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> TestResult {
+    ensure_eq!(got, want, "{what}");
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The tests, in groups. Each group module has a `tests()` function that
 //! lists its tests; to add a group, add a module and extend [`all`].
 
+mod advice;
 mod designate;
 mod forced;
 mod futex_views;
@@ -9,6 +10,7 @@ mod heap;
 mod invariant;
 mod kunit;
 mod lifecycle;
+mod process_layout;
 mod process_state;
 mod syscall;
 mod sysctl;
@@ -40,6 +42,8 @@ pub fn all(config: Config) -> Vec<Test> {
             forced::tests(),
             heap::tests(),
             futex_views::tests(),
+            advice::tests(),
+            process_layout::tests(),
         ],
         Config::Off => vec![syscall::config_off_tests(), sysctl::config_off_tests()],
     };

@@ -3,6 +3,7 @@
 pub mod child;
 pub mod fault;
 pub mod mem;
+pub mod pages;
 pub mod process;
 pub mod procfs;
 pub mod sys;
