@@ -28,6 +28,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/security.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
@@ -893,6 +894,195 @@ struct mm_struct *mmview_futex_mm(struct mm_struct *mm, unsigned long address)
 	mmap_read_unlock(mm);
 #endif
 	return unshared ? mm : mmap_lock_mm(mm);
+}
+
+/* ------------------------------------------------------------------------
+ * Per-view figures: MMVIEW_STAT and /proc/<pid>/mmviews.
+ */
+
+struct mmview_resident {
+	u64 shared;
+	u64 unshared;
+};
+
+/* Adds @bytes to the bucket of @walk->vma's designation. */
+static void mmview_resident_add(struct mm_walk *walk, u64 bytes)
+{
+	struct mmview_resident *res = walk->private;
+
+	if (walk->vma->vm_flags & VM_MMVIEW_UNSHARED)
+		res->unshared += bytes;
+	else
+		res->shared += bytes;
+}
+
+static int mmview_resident_pmd(pmd_t *pmd, unsigned long addr,
+			       unsigned long next, struct mm_walk *walk)
+{
+	spinlock_t *ptl;	/* the PMD's lock */
+
+	ptl = pmd_trans_huge_lock(pmd, walk->vma);
+	if (ptl) {
+		if (pmd_present(*pmd) && !is_huge_zero_pmd(*pmd))
+			mmview_resident_add(walk, next - addr);
+		spin_unlock(ptl);
+		walk->action = ACTION_CONTINUE;
+	}
+	return 0;
+}
+
+static int mmview_resident_pte(pte_t *pte, unsigned long addr,
+			       unsigned long next, struct mm_walk *walk)
+{
+	pte_t entry = ptep_get(pte);
+
+	if (pte_present(entry) && vm_normal_page(walk->vma, addr, entry))
+		mmview_resident_add(walk, PAGE_SIZE);
+	return 0;
+}
+
+#ifdef CONFIG_HUGETLB_PAGE
+static int mmview_resident_hugetlb(pte_t *pte, unsigned long hmask,
+				   unsigned long addr, unsigned long next,
+				   struct mm_walk *walk)
+{
+	pte_t entry = huge_ptep_get(walk->mm, addr, pte);
+
+	if (pte_present(entry))
+		mmview_resident_add(walk, next - addr);
+	return 0;
+}
+#endif
+
+static const struct mm_walk_ops mmview_resident_ops = {
+	.pmd_entry	= mmview_resident_pmd,
+	.pte_entry	= mmview_resident_pte,
+#ifdef CONFIG_HUGETLB_PAGE
+	.hugetlb_entry	= mmview_resident_hugetlb,
+#endif
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/* The threads of @leader's group whose mm is @mm. Locks: none needed. */
+static u64 mmview_threads_in(struct task_struct *leader, struct mm_struct *mm)
+{
+	struct task_struct *t;
+	u64 n = 0;
+
+	rcu_read_lock();
+	for_each_thread(leader, t)
+		n += READ_ONCE(t->mm) == mm;
+	rcu_read_unlock();
+	return n;
+}
+
+/**
+ * mmview_stat_fill - the figures of one view
+ * @mm: the view (a member of a family, or an mm without one)
+ * @state: its MMVIEW_STAT_* state, from the registry
+ * @task: a thread of the process, whose group is counted
+ * @st: filled but for @st->size
+ *
+ * Locks: @mm's (the family's) mmap_lock held for reading; walks @mm's page
+ * tables.
+ */
+void mmview_stat_fill(struct mm_struct *mm, u64 state, struct task_struct *task,
+		      struct mmview_stat *st)
+{
+	struct mmview_resident res = { };
+
+	mmap_assert_locked(mm);
+	walk_page_range(mm, 0, TASK_SIZE, &mmview_resident_ops, &res);
+	st->state = state;
+	st->threads = mmview_threads_in(task, mm);
+	st->shared_bytes = res.shared;
+	st->unshared_bytes = res.unshared;
+	st->pgtable_bytes = mm_pgtables_bytes(mm);
+	st->cow_faults = atomic_long_read(&mm->mmview_cow_faults);
+}
+
+/**
+ * mmview_stat_copy_out - copy @st to the caller's struct mmview_stat
+ * @buf: the caller's struct, whose first field is its size
+ * @st: the figures
+ *
+ * As openat2() reads its struct, the other way: the caller's size must be
+ * at least MMVIEW_STAT_SIZE_VER0 and at most a page; past the kernel's
+ * struct, the caller's bytes must be zero (they stay so).
+ *
+ * Locks: none held (may fault).
+ *
+ * Return: 0, -EINVAL, -E2BIG or -EFAULT.
+ */
+int mmview_stat_copy_out(void __user *buf, const struct mmview_stat *st)
+{
+	struct mmview_stat out = *st;
+	u64 usize;
+	int ret;
+
+	if (get_user(usize, (u64 __user *)buf))
+		return -EFAULT;
+	if (usize < MMVIEW_STAT_SIZE_VER0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	if (usize > sizeof(out)) {
+		ret = check_zeroed_user(buf + sizeof(out), usize - sizeof(out));
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			return -E2BIG;
+	}
+	out.size = usize;
+	if (copy_to_user(buf, &out, min_t(u64, usize, sizeof(out))))
+		return -EFAULT;
+	return 0;
+}
+
+/* One line of /proc/<pid>/mmviews. */
+static void mmview_proc_line(struct seq_file *m, u64 id,
+			     const struct mmview_stat *st)
+{
+	seq_printf(m, "%llu %s %s %llu %llu %llu %llu %llu\n", id,
+		   st->state & MMVIEW_STAT_DELETED ? "deleted" : "live",
+		   st->state & MMVIEW_STAT_BASE ? "base" : "-", st->threads,
+		   st->shared_bytes >> 10, st->unshared_bytes >> 10,
+		   st->pgtable_bytes >> 10, st->cow_faults);
+}
+
+/**
+ * mmview_proc_show - /proc/<pid>/mmviews: a header, then a line per view
+ * @m: the seq_file
+ * @mm: the mm of @task (mm_access() checked the reader's ptrace rights)
+ * @task: the process's task
+ *
+ * Locks: none held; takes the family's mmap_lock for reading.
+ *
+ * Return: 0 or -EINTR.
+ */
+int mmview_proc_show(struct seq_file *m, struct mm_struct *mm,
+		     struct task_struct *task)
+{
+	struct mmview_family *fam;
+	struct mmview_stat st;
+	struct mm_struct *sib;
+
+	seq_puts(m, "id state base threads shared_kB unshared_kB pgtables_kB cow_faults\n");
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	fam = mmview_family(mm);
+	if (!fam) {
+		mmview_stat_fill(mm, MMVIEW_STAT_BASE, task, &st);
+		mmview_proc_line(m, MMVIEW_BASE_ID, &st);
+	} else {
+		list_for_each_entry(sib, &fam->mms, mmview_node) {
+			mmview_stat_fill(sib, mmview_rs_view_state(sib), task,
+					 &st);
+			mmview_proc_line(m, sib->mmview_id, &st);
+		}
+	}
+	mmap_read_unlock(mm);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------

@@ -41,6 +41,7 @@
 #include <linux/types.h>
 #include <uapi/linux/mmview.h>
 
+struct seq_file;
 struct signal_struct;
 struct task_struct;
 struct vm_area_struct;
@@ -139,6 +140,13 @@ int mmview_copy_page_range(struct vm_area_struct *dst_vma,
 			   struct vm_area_struct *src_vma);
 
 bool mmview_mm_in_use(struct mm_struct *mm);
+/* Rust: the MMVIEW_STAT_* state of member @mm. The family's mmap_lock. */
+u64 mmview_rs_view_state(struct mm_struct *mm);
+void mmview_stat_fill(struct mm_struct *mm, u64 state, struct task_struct *task,
+		      struct mmview_stat *st);
+int mmview_stat_copy_out(void __user *buf, const struct mmview_stat *st);
+int mmview_proc_show(struct seq_file *m, struct mm_struct *mm,
+		     struct task_struct *task);
 void mmview_sync_flags(struct mm_struct *mm, unsigned long mask);
 void mmview_sync_def_flags(struct mm_struct *mm);
 void mmview_sync_mm_fields(struct mm_struct *mm);
@@ -248,6 +256,13 @@ static inline bool mmview_mm_same(const struct mm_struct *other,
 	       (unlikely(mmview_family(mm)) && __mmview_is_member(mm, other));
 }
 
+/* wp_page_copy() copied a page for @mm (MMVIEW_STAT). Locks: its PTL. */
+static inline void mmview_count_cow(struct mm_struct *mm)
+{
+	if (unlikely(mmview_family(mm)))
+		atomic_long_inc(&mm->mmview_cow_faults);
+}
+
 /*
  * Whether @a, which may be NULL, and @b are members of one family. Both
  * must be alive (@a: current->mm, say).
@@ -308,6 +323,8 @@ static inline bool mmview_same_family(const struct mm_struct *a,
 {
 	return false;
 }
+
+static inline void mmview_count_cow(struct mm_struct *mm) { }
 
 #ifdef CONFIG_MEMBARRIER
 static inline void mmview_membarrier_or(struct mm_struct *mm, int bits)

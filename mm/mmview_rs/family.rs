@@ -179,7 +179,7 @@ pub unsafe extern "C" fn mmview_rs_family_release(fam: *mut bindings::mmview_fam
 ///
 /// The caller holds the family's mmap_lock and a reference on `mm` for as
 /// long as it uses the result.
-unsafe fn locked_family<'a>(mm: Mm) -> Option<&'a Family> {
+pub(crate) unsafe fn locked_family<'a>(mm: Mm) -> Option<&'a Family> {
     let fam = mm.family();
     if fam.is_null() {
         return None;

@@ -14,7 +14,7 @@
 use kernel::bindings;
 use kernel::error::code::{EINVAL, ENOMEM, ENOSPC, EPERM};
 use kernel::error::{to_result, Error, Result};
-use kernel::ffi::{c_long, c_ulong};
+use kernel::ffi::{c_long, c_ulong, c_void};
 
 mod family;
 mod mm;
@@ -66,6 +66,7 @@ fn dispatch(req: Request) -> Result<c_long> {
         Op::Migrate => migrate(arg1 as ViewId),
         Op::Unshare => designate(arg1, arg2, true),
         Op::Share => designate(arg1, arg2, false),
+        Op::Stat => stat(arg1 as ViewId, arg2),
     }
 }
 
@@ -224,6 +225,75 @@ fn switch_base() -> Result<c_long> {
     to_result(ret)?;
     family.registry.set_base(id)?;
     Ok(id as c_long)
+}
+
+/// The `MMVIEW_STAT_*` state of the view `id` of `family`.
+fn view_state(family: &Family, id: ViewId) -> u64 {
+    let mut state = 0;
+    if family.registry.state(id) != Some(State::Live) {
+        state |= kernel::uapi::MMVIEW_STAT_DELETED as u64;
+    }
+    if family.registry.base_id() == id {
+        state |= kernel::uapi::MMVIEW_STAT_BASE as u64;
+    }
+    state
+}
+
+/// `MMVIEW_STAT(id, buf)`: the figures of view `id` (live, or deleted but
+/// still used), copied to the caller's size-versioned struct at `buf`.
+/// `EINVAL` for an unknown id or a struct smaller than the first version,
+/// `E2BIG` for a larger struct with non-zero bytes past the kernel's,
+/// `EFAULT`.
+fn stat(id: ViewId, buf: c_ulong) -> Result<c_long> {
+    let mut figures = bindings::mmview_stat::default();
+    {
+        let guard = MmGuard::lock_current(Access::Read)?;
+        let mm = guard.mm();
+        let (view, state) = if mm.family().is_null() {
+            if id != BASE_ID {
+                return Err(EINVAL);
+            }
+            (mm, kernel::uapi::MMVIEW_STAT_BASE as u64)
+        } else {
+            let family = Family::of(&guard).ok_or(EINVAL)?;
+            let View(view) = *family.registry.get(id).ok_or(EINVAL)?;
+            (view, view_state(family, id))
+        };
+        // `view` is alive while the family's lock is held, which the walk
+        // of its page tables needs.
+        // SAFETY: `guard` holds the family's mmap_lock for reading.
+        unsafe {
+            bindings::mmview_stat_fill(view.as_ptr(), state, bindings::get_current(), &mut figures)
+        };
+    }
+    // No lock held: the copy may fault.
+    // SAFETY: `buf` is a user pointer, checked by the copy; `figures` is
+    // valid for reading.
+    to_result(unsafe { bindings::mmview_stat_copy_out(buf as *mut c_void, &figures) })?;
+    Ok(0)
+}
+
+/// C: the `MMVIEW_STAT_*` state of `mm`, a member of a family, for
+/// `/proc/<pid>/mmviews`; deleted if the registry no longer holds it.
+///
+/// # Safety
+///
+/// The caller holds the family's mmap_lock and a reference on `mm`.
+#[no_mangle]
+pub unsafe extern "C" fn mmview_rs_view_state(mm: *mut bindings::mm_struct) -> u64 {
+    // SAFETY: the caller holds a reference on `mm`.
+    let Some(mm) = (unsafe { Mm::from_raw(mm) }) else {
+        return 0;
+    };
+    // SAFETY: the caller holds the family's lock and a reference on `mm`.
+    let Some(family) = (unsafe { family::locked_family(mm) }) else {
+        return kernel::uapi::MMVIEW_STAT_DELETED as u64;
+    };
+    let id = mm.view_id();
+    match family.registry.get(id) {
+        Some(View(view)) if *view == mm => view_state(family, id),
+        _ => kernel::uapi::MMVIEW_STAT_DELETED as u64,
+    }
 }
 
 /// How many views of `family` count as views of the process: the live ones

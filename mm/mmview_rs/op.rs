@@ -27,12 +27,14 @@ pub(crate) enum Op {
     Share,
     /// `MMVIEW_SWITCH_BASE()`: make the caller's view the base.
     SwitchBase,
+    /// `MMVIEW_STAT(id, buf)`: the figures of a view.
+    Stat,
 }
 
 impl Op {
     /// Every operation, in the order of their values.
     #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
-    pub(crate) const ALL: [Op; 7] = [
+    pub(crate) const ALL: [Op; 8] = [
         Op::Create,
         Op::Delete,
         Op::Current,
@@ -40,6 +42,7 @@ impl Op {
         Op::Unshare,
         Op::Share,
         Op::SwitchBase,
+        Op::Stat,
     ];
 
     /// Decodes the raw `op` argument; `EINVAL` for anything unknown, negative
@@ -53,6 +56,7 @@ impl Op {
             kernel::uapi::MMVIEW_UNSHARE => Op::Unshare,
             kernel::uapi::MMVIEW_SHARE => Op::Share,
             kernel::uapi::MMVIEW_SWITCH_BASE => Op::SwitchBase,
+            kernel::uapi::MMVIEW_STAT => Op::Stat,
             _ => return Err(EINVAL),
         })
     }
@@ -62,7 +66,7 @@ impl Op {
         match self {
             Op::Create | Op::Current | Op::SwitchBase => 0,
             Op::Delete | Op::Migrate => 1,
-            Op::Unshare | Op::Share => 2,
+            Op::Unshare | Op::Share | Op::Stat => 2,
         }
     }
 }

@@ -174,6 +174,13 @@ macro_rules! diag {
 #[allow(unused_imports)] // skip! has no user yet; it is part of the test API.
 pub(crate) use {diag, ensure, ensure_eq, fail, skip};
 
+/// [`ensure_eq!`] as a value, for [`check_all`]: `Ok` if `got == want`,
+/// else the failure `"what: expected .., got .."`.
+pub fn check_eq<T: PartialEq + fmt::Debug>(got: T, want: T, what: &str) -> TestResult {
+    ensure_eq!(got, want, "{what}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +195,13 @@ mod tests {
         assert!(eq_check(1, 1).is_ok());
         let err = eq_check(2, 1).err().map(|f| f.to_string());
         assert_eq!(err.as_deref(), Some("value of x: expected 1, got 2"));
+    }
+
+    #[test]
+    fn check_eq_is_ensure_eq() {
+        assert!(check_eq(3, 3, "x").is_ok());
+        let err = check_eq(2, 1, "x").err().map(|f| f.to_string());
+        assert_eq!(err.as_deref(), Some("x: expected 1, got 2"));
     }
 
     #[test]

@@ -160,8 +160,9 @@ pub fn diag(args: fmt::Arguments<'_>) {
     send(fd, &message);
 }
 
-/// Writes `message` to the report pipe (atomically for up to PIPE_BUF bytes).
-fn send(fd: RawFd, message: &str) {
+/// Writes all of `message` to `fd` (the report pipe: atomically for up to
+/// PIPE_BUF bytes), giving up on an error. Allocates nothing.
+pub fn send(fd: RawFd, message: &str) {
     let mut bytes = message.as_bytes();
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid buffer of the given length.

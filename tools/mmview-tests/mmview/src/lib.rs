@@ -9,7 +9,9 @@
 //! let reader threads run in it while writers go on in the base view.
 //!
 //! A process starts with a single view, the base, whose id is [`ViewId::BASE`]
-//! (0). Ids grow and are never reused within a process.
+//! (0). Ids grow and are never reused within a process. [`stat`] tells the
+//! figures of a view (its threads, resident memory, page tables and
+//! copy-on-write faults).
 //!
 //! Every function returns the kernel's `errno` as an [`Error`]. On a kernel
 //! built without `CONFIG_MMVIEW` every call fails with `ENOSYS`; [`is_available`]
@@ -60,6 +62,17 @@ pub const MMVIEW_UNSHARE: i64 = 4;
 pub const MMVIEW_SHARE: i64 = 5;
 /// Op: make the calling thread's view the base. Returns its id.
 pub const MMVIEW_SWITCH_BASE: i64 = 6;
+/// Op: the figures of view `arg1` into the [`Stat`] at address `arg2`, whose
+/// `size` the caller sets. Returns 0.
+pub const MMVIEW_STAT: i64 = 7;
+
+/// [`Stat::state`] bit: the view was deleted, and threads still run in it.
+pub const MMVIEW_STAT_DELETED: u64 = 1 << 0;
+/// [`Stat::state`] bit: the view is the base.
+pub const MMVIEW_STAT_BASE: u64 = 1 << 1;
+/// The size of the first published version of [`Stat`], the least
+/// [`Stat::size`] the kernel accepts.
+pub const MMVIEW_STAT_SIZE_VER0: u64 = 56;
 
 /// The id of a view of the calling process.
 ///
@@ -94,6 +107,76 @@ impl fmt::Display for ViewId {
 impl fmt::Debug for ViewId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ViewId({})", self.0)
+    }
+}
+
+/// The figures of one view, as [`stat`] returns them: the mirror of the
+/// kernel's `struct mmview_stat` (`<linux/mmview.h>`).
+///
+/// The struct is size-versioned, as those of `clone3` and `openat2`: the
+/// caller sets [`size`](Stat::size) to the size of the struct it knows
+/// ([`Stat::new`] does), and a later kernel may append fields. The byte
+/// counts are of pages mapped in the view (resident memory, the shared zero
+/// page left out), by the designation of their mapping; they are a snapshot
+/// that moves as the threads of the process run.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Stat {
+    /// In: the size of the caller's struct ([`MMVIEW_STAT_SIZE_VER0`] for
+    /// this one). The kernel leaves it as it is.
+    pub size: u64,
+    /// [`MMVIEW_STAT_DELETED`] and [`MMVIEW_STAT_BASE`] bits; 0 for a live
+    /// view that is not the base. See [`Stat::is_deleted`] and
+    /// [`Stat::is_base`].
+    pub state: u64,
+    /// The threads of the process that run in the view.
+    pub threads: u64,
+    /// Bytes of pages mapped in the view's shared mappings (`MAP_SHARED`
+    /// ones included).
+    pub shared_bytes: u64,
+    /// Bytes of pages mapped in the view's unshared mappings (its own
+    /// copy-on-write copy).
+    pub unshared_bytes: u64,
+    /// Bytes of the view's page tables.
+    pub pgtable_bytes: u64,
+    /// Copy-on-write faults (writes to a page that had to be copied) taken
+    /// in the view since it was made.
+    pub cow_faults: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<Stat>() as u64 == MMVIEW_STAT_SIZE_VER0);
+
+impl Stat {
+    /// A zeroed struct whose `size` is its own size, ready to pass to the
+    /// kernel.
+    pub const fn new() -> Self {
+        Stat {
+            size: std::mem::size_of::<Stat>() as u64,
+            state: 0,
+            threads: 0,
+            shared_bytes: 0,
+            unshared_bytes: 0,
+            pgtable_bytes: 0,
+            cow_faults: 0,
+        }
+    }
+
+    /// Whether the view was deleted: it can no longer be migrated to, and
+    /// it goes away when the last thread in it leaves.
+    pub const fn is_deleted(&self) -> bool {
+        self.state & MMVIEW_STAT_DELETED != 0
+    }
+
+    /// Whether the view is the base.
+    pub const fn is_base(&self) -> bool {
+        self.state & MMVIEW_STAT_BASE != 0
+    }
+}
+
+impl Default for Stat {
+    /// [`Stat::new`].
+    fn default() -> Self {
+        Stat::new()
     }
 }
 
@@ -265,6 +348,32 @@ pub fn switch_base() -> Result<ViewId> {
     call_safe(MMVIEW_SWITCH_BASE, 0, 0).map(ViewId)
 }
 
+/// The figures of `view`: its state (deleted, base), the threads in it,
+/// the resident bytes of its shared and of its unshared mappings, its
+/// page-table bytes and the copy-on-write faults taken in it since it was
+/// made. Works in a process without views too, for [`ViewId::BASE`].
+/// `/proc/<pid>/mmviews` has the same figures for every view of a process.
+///
+/// # Errors
+///
+/// - `EINVAL`: no such view: it never existed, or it was deleted and its
+///   last thread has left. (A deleted view that threads still run in is
+///   reported, with [`Stat::is_deleted`].)
+/// - `ENOSYS`: the kernel has no mmview. (An mmview kernel older than this
+///   op fails with `EINVAL`, as for any unknown op.)
+///
+/// The kernel's other errors, about the buffer (`EINVAL` for a `size`
+/// below [`MMVIEW_STAT_SIZE_VER0`], `E2BIG` for a larger struct with
+/// non-zero bytes past the kernel's, `EFAULT` for a bad pointer), cannot
+/// happen here: this function passes a [`Stat::new`] of its own. Use
+/// [`raw_mmview`] to exercise them.
+pub fn stat(view: ViewId) -> Result<Stat> {
+    let mut buf = Stat::new();
+    let addr = std::ptr::addr_of_mut!(buf) as usize as u64;
+    call_safe(MMVIEW_STAT, view.0, addr)?;
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,8 +388,9 @@ mod tests {
             MMVIEW_UNSHARE,
             MMVIEW_SHARE,
             MMVIEW_SWITCH_BASE,
+            MMVIEW_STAT,
         ];
-        assert_eq!(ops, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(ops, [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(SYS_MMVIEW, 1000);
     }
 
@@ -313,11 +423,50 @@ mod tests {
     /// An unknown op fails on every kernel: EINVAL with mmview, ENOSYS without.
     #[test]
     fn raw_reports_negative_errno() {
-        // SAFETY: op 7 is not MMVIEW_MIGRATE.
-        let ret = unsafe { raw_mmview(7, 0, 0) };
+        // SAFETY: op 8 is not MMVIEW_MIGRATE.
+        let ret = unsafe { raw_mmview(8, 0, 0) };
         assert!(
             ret == -i64::from(libc::EINVAL) || ret == -i64::from(libc::ENOSYS),
             "{ret}"
         );
+    }
+
+    #[test]
+    fn stat_mirrors_the_kernel_struct() {
+        assert_eq!(std::mem::size_of::<Stat>(), 56);
+        assert_eq!(std::mem::align_of::<Stat>(), 8);
+        assert_eq!(std::mem::offset_of!(Stat, size), 0);
+        assert_eq!(std::mem::offset_of!(Stat, state), 8);
+        assert_eq!(std::mem::offset_of!(Stat, threads), 16);
+        assert_eq!(std::mem::offset_of!(Stat, shared_bytes), 24);
+        assert_eq!(std::mem::offset_of!(Stat, unshared_bytes), 32);
+        assert_eq!(std::mem::offset_of!(Stat, pgtable_bytes), 40);
+        assert_eq!(std::mem::offset_of!(Stat, cow_faults), 48);
+        assert_eq!(Stat::new().size, MMVIEW_STAT_SIZE_VER0);
+        assert_eq!(Stat::default(), Stat::new());
+        assert_eq!((MMVIEW_STAT_DELETED, MMVIEW_STAT_BASE), (1, 2));
+    }
+
+    #[test]
+    fn stat_state_helpers() {
+        let mut s = Stat::new();
+        assert!(!s.is_deleted() && !s.is_base());
+        s.state = MMVIEW_STAT_BASE;
+        assert!(s.is_base() && !s.is_deleted());
+        s.state = MMVIEW_STAT_DELETED;
+        assert!(s.is_deleted() && !s.is_base());
+    }
+
+    /// Valid on any kernel: ENOSYS without mmview, the base of a process
+    /// without views with it.
+    #[test]
+    fn stat_of_base_or_enosys() {
+        match stat(ViewId::BASE) {
+            Ok(s) => {
+                assert!(s.is_base() && !s.is_deleted(), "{s:?}");
+                assert!(s.threads >= 1, "{s:?}");
+            }
+            Err(e) => assert!(e.is(libc::ENOSYS) || e.is(libc::EINVAL), "unexpected {e}"),
+        }
     }
 }

@@ -11,19 +11,15 @@
 //! first ([`pin_to_current_cpu`]): the advice skips pages still in another
 //! CPU's LRU batch.
 
-use mmview::ViewId;
-
 use super::named_tests;
 use crate::check::{check_all, diag, ensure, ensure_eq, fail, skip, Context, Failure, TestResult};
 use crate::framework::Test;
-use crate::util::child::last_errno;
 use crate::util::mem::{page_size, verify_pattern};
 use crate::util::pages::{
     kpageflags, pin_to_current_cpu, swap_areas, thread_pagemap, KPF_ACTIVE, KPF_LRU,
 };
-use crate::util::procfs::thread_smaps_entries;
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::sys::{errno_name, gettid, last_errno, ErrnoContext};
+use crate::util::view::{prepare, thread_smaps_kib, threads_in_new_views, Region, ViewThread};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -33,7 +29,6 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-const BASE: ViewId = ViewId::BASE;
 /// Pages of the range the tests advise about.
 const PAGES: usize = 64;
 /// `MADV_PAGEOUT` calls before the tests give up on a range (the first
@@ -41,26 +36,14 @@ const PAGES: usize = 64;
 /// pages something else held at that moment).
 const PAGEOUT_TRIES: usize = 3;
 
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
-
 /// `madvise(advice)` over all of `region`, from the calling thread's view;
 /// the failure names `name`.
 fn advise(region: &Region, advice: libc::c_int, name: &str) -> TestResult {
-    // SAFETY: advice on our own anonymous mapping; MADV_PAGEOUT and
-    // MADV_COLD keep its content (the tests check that they do).
-    let r = unsafe { libc::madvise(region.addr() as *mut libc::c_void, region.len(), advice) };
-    if r != 0 {
-        fail!(
-            "madvise({:#x}, {:#x}, {name}): {}",
-            region.addr(),
-            region.len(),
-            errno_name(last_errno())
-        );
-    }
-    Ok(())
+    region
+        .madvise(0, region.len(), advice)
+        .with_errno_context(|| {
+            format!("madvise({:#x}, {:#x}, {name})", region.addr(), region.len())
+        })
 }
 
 /// Skips the test unless a swap area is in use.
@@ -71,15 +54,40 @@ fn require_swap() -> TestResult {
     Ok(())
 }
 
-/// The sum of the smaps field `field` (`Rss`, `Swap`: kB) of the calling
-/// thread's view over the mappings that overlap `region` (a mapping merged
-/// with a neighbour counts the neighbour's pages too: for diagnostics; the
-/// checks count pages in the pagemap).
-fn thread_smaps_kib(region: &Region, field: &str) -> TestResult<u64> {
-    thread_smaps_entries(region.addr(), region.addr() + region.len())?
+/// The start of every test: [`prepare`], the process pinned to its CPU,
+/// and the range of [`PAGES`] pages the test advises about, filled with
+/// the pattern `seed` by the base; the range and the CPU.
+fn pinned_range(seed: u64) -> TestResult<(Region, usize)> {
+    prepare()?;
+    let cpu = pin_to_current_cpu()?;
+    let region = Region::anon(PAGES * page_size())?;
+    region.fill_all(seed);
+    Ok((region, cpu))
+}
+
+/// Checks that the threads `views` (each with the name of its view) and
+/// then the base read the pattern `seed` in `region`; `what` says what
+/// data that is. One result each, for [`check_all`].
+fn data_checks(
+    region: &Region,
+    seed: u64,
+    views: &[(&ViewThread, &str)],
+    what: &str,
+) -> Vec<TestResult> {
+    let mut checks: Vec<TestResult> = views
         .iter()
-        .map(|e| e.field(field))
-        .sum()
+        .map(|(thread, who)| {
+            thread
+                .run(|| region.verify_all(seed))
+                .with_context(|| format!("{who}: {what}"))
+        })
+        .collect();
+    checks.push(
+        region
+            .verify_all(seed)
+            .with_context(|| format!("the base: {what}")),
+    );
+    checks
 }
 
 /// The calling thread's view's pages of `region`: (present, swapped).
@@ -138,15 +146,9 @@ fn expect_paged_out(region: &Region, who: &str, page_out: impl Fn() -> TestResul
 fn advice_pageout_from_view() -> TestResult {
     const S: u64 = 0xad01;
     require_swap()?;
-    prepare()?;
-    let cpu = pin_to_current_cpu()?;
-    let page = page_size();
-    let region = Region::anon(PAGES * page)?;
-    region.fill_all(S);
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = create("view 1")?;
+    let (region, cpu) = pinned_range(S)?;
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     diag!("the process runs on CPU {cpu}");
 
     expect_all_present(&region, "before the advice")?;
@@ -159,13 +161,12 @@ fn advice_pageout_from_view() -> TestResult {
     expect_paged_out(&region, "view 1", || {
         a.run(|| advise(&region, libc::MADV_PAGEOUT, "MADV_PAGEOUT"))
     })?;
-    check_all([
-        a.run(|| region.verify_all(S))
-            .context("view 1: the data back from swap"),
-        region
-            .verify_all(S)
-            .context("the base: the data back from swap"),
-    ])
+    check_all(data_checks(
+        &region,
+        S,
+        &[(&a, "view 1")],
+        "the data back from swap",
+    ))
 }
 
 /// MADV_PAGEOUT from the base pages out its pages of a shared range also
@@ -176,20 +177,10 @@ fn advice_pageout_from_view() -> TestResult {
 fn advice_pageout_from_base_pages_views_map() -> TestResult {
     const S: u64 = 0xad02;
     require_swap()?;
-    prepare()?;
-    let cpu = pin_to_current_cpu()?;
-    let page = page_size();
-    let len = PAGES * page;
-    let region = Region::anon(len)?;
-    region.fill_all(S);
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
+    let (region, cpu) = pinned_range(S)?;
+    let len = region.len();
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     diag!("the process runs on CPU {cpu}");
 
     let (view_present, _) = a.run(|| {
@@ -211,15 +202,12 @@ fn advice_pageout_from_base_pages_views_map() -> TestResult {
     })?;
     let (view_present_after, _) = a.run(|| thread_pages(&region))?;
     diag!("view 1 maps {view_present_after} pages of the range after the base's MADV_PAGEOUT");
-    check_all([
-        b.run(|| region.verify_all(S))
-            .context("view 2: the data back from swap"),
-        a.run(|| region.verify_all(S))
-            .context("view 1: the data back from swap"),
-        region
-            .verify_all(S)
-            .context("the base: the data back from swap"),
-    ])
+    check_all(data_checks(
+        &region,
+        S,
+        &[(&b, "view 2"), (&a, "view 1")],
+        "the data back from swap",
+    ))
 }
 
 /// The base's pages of `region` with `KPF_ACTIVE` (of those on an LRU
@@ -252,8 +240,7 @@ fn touch_through_gup(region: &Region, buf: &mut [u8]) -> TestResult {
         iov_base: region.addr() as *mut libc::c_void,
         iov_len: region.len(),
     };
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
+    let tid = gettid();
     // SAFETY: `local` describes `buf`, which is writable and as long as
     // the remote range; reading our own memory changes nothing.
     let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
@@ -285,18 +272,12 @@ fn touch_through_gup(region: &Region, buf: &mut [u8]) -> TestResult {
 /// base), every page stays active.
 fn advice_cold_from_view() -> TestResult {
     const S: u64 = 0xad03;
-    prepare()?;
-    let cpu = pin_to_current_cpu()?;
-    let page = page_size();
-    let len = PAGES * page;
-    let region = Region::anon(len)?;
-    let scratch = Region::anon(page)?;
+    let (region, cpu) = pinned_range(S)?;
+    let len = region.len();
+    let scratch = Region::anon(page_size())?;
     let mut buf = vec![0u8; len];
-    region.fill_all(S);
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = create("view 1")?;
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     diag!("the process runs on CPU {cpu}");
     a.run(|| {
         region.read_pages(0, len / 2);
@@ -335,12 +316,12 @@ fn advice_cold_from_view() -> TestResult {
             PAGES / 2
         )))
     };
-    check_all([
-        deactivated,
-        a.run(|| region.verify_all(S))
-            .context("view 1: the data after MADV_COLD"),
-        region
-            .verify_all(S)
-            .context("the base: the data after MADV_COLD"),
-    ])
+    let mut checks = vec![deactivated];
+    checks.extend(data_checks(
+        &region,
+        S,
+        &[(&a, "view 1")],
+        "the data after MADV_COLD",
+    ));
+    check_all(checks)
 }

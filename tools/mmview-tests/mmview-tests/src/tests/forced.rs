@@ -11,17 +11,15 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use mmview::ViewId;
-
 use super::named_tests;
 use crate::check::{check_all, diag, ensure, ensure_eq, fail, skip, Context, Failure, TestResult};
 use crate::framework::{describe_status, Test};
-use crate::util::child::{self, last_errno};
-use crate::util::mem::{fill_pattern, page_size, pattern_word, verify_pattern};
+use crate::util::child;
+use crate::util::mem::{page_size, pattern, pattern_word, verify_pattern};
 use crate::util::process::fork;
 use crate::util::procfs::set_temporarily;
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::sys::{errno_name, last_errno, mprotect, unlimit, ErrnoContext};
+use crate::util::view::{prepare, threads_in_new_views, Region};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -31,51 +29,15 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-const BASE: ViewId = ViewId::BASE;
-
 /// Seconds a forced write may take before the writer's alarm ends it (a
 /// hang in the kernel, not a slow write: the writes are a few pages).
 const HANG_ALARM: libc::c_uint = 30;
 
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
-
-/// Two views, 1 and 2, and a thread in each (`in-view-1`, `in-view-2`),
-/// created once the caller has mapped what it needs.
-fn two_views() -> TestResult<(ViewThread, ViewThread)> {
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
-    Ok((a, b))
-}
-
 /// `mprotect(PROT_READ)` of the whole region (before the views exist).
 fn make_read_only(region: &Region) -> TestResult {
-    // SAFETY: changes the protection of our own mapping, which the test
-    // only reads from now on.
-    let r = unsafe {
-        libc::mprotect(
-            region.addr() as *mut libc::c_void,
-            region.len(),
-            libc::PROT_READ,
-        )
-    };
-    ensure!(r == 0, "mprotect(PROT_READ): {}", errno_name(last_errno()));
-    Ok(())
-}
-
-/// `len` bytes of the pattern `seed`.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut buf = vec![0u8; len];
-    fill_pattern(&mut buf, seed);
-    buf
+    // SAFETY: our own mapping, which the test only reads from now on.
+    unsafe { mprotect(region.addr(), region.len(), libc::PROT_READ) }
+        .errno_context("mprotect(PROT_READ)")
 }
 
 /// Arms the alarm that ends a writer child whose forced access hangs.
@@ -129,7 +91,8 @@ fn forced_proc_mem_write_readonly() -> TestResult {
     make_read_only(&fresh)?;
     let data1 = pattern(written.len(), S1);
     let data2 = pattern(fresh.len(), S2);
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     a.run(|| {
         std::hint::black_box(written.read_pages(0, 2 * page));
         Ok(())
@@ -230,10 +193,9 @@ fn ptrace(request: libc::c_uint, tid: libc::pid_t, addr: usize, data: usize) -> 
 /// The tracer's work: seizes `tid`, stops it, pokes each word and peeks it
 /// back, detaches.
 fn poke_words(tid: libc::pid_t, words: &[(usize, u64)]) -> TestResult {
-    ptrace(libc::PTRACE_SEIZE, tid, 0, 0)
-        .map_err(|e| Failure::new(format!("PTRACE_SEIZE({tid}): {}", errno_name(e))))?;
+    ptrace(libc::PTRACE_SEIZE, tid, 0, 0).with_errno_context(|| format!("PTRACE_SEIZE({tid})"))?;
     ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0)
-        .map_err(|e| Failure::new(format!("PTRACE_INTERRUPT({tid}): {}", errno_name(e))))?;
+        .with_errno_context(|| format!("PTRACE_INTERRUPT({tid})"))?;
     let mut status = 0;
     // SAFETY: `status` is a valid out pointer.
     let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
@@ -243,20 +205,17 @@ fn poke_words(tid: libc::pid_t, words: &[(usize, u64)]) -> TestResult {
         "the tracee did not stop: wait status {status:#x}"
     );
     for &(addr, value) in words {
-        ptrace(libc::PTRACE_POKEDATA, tid, addr, value as usize).map_err(|e| {
-            Failure::new(format!("PTRACE_POKEDATA at {addr:#x}: {}", errno_name(e)))
-        })?;
-        let peeked = ptrace(libc::PTRACE_PEEKDATA, tid, addr, 0).map_err(|e| {
-            Failure::new(format!("PTRACE_PEEKDATA at {addr:#x}: {}", errno_name(e)))
-        })?;
+        ptrace(libc::PTRACE_POKEDATA, tid, addr, value as usize)
+            .with_errno_context(|| format!("PTRACE_POKEDATA at {addr:#x}"))?;
+        let peeked = ptrace(libc::PTRACE_PEEKDATA, tid, addr, 0)
+            .with_errno_context(|| format!("PTRACE_PEEKDATA at {addr:#x}"))?;
         ensure_eq!(
             peeked as u64,
             value,
             "PTRACE_PEEKDATA at {addr:#x} right after the poke"
         );
     }
-    ptrace(libc::PTRACE_DETACH, tid, 0, 0)
-        .map_err(|e| Failure::new(format!("PTRACE_DETACH: {}", errno_name(e))))?;
+    ptrace(libc::PTRACE_DETACH, tid, 0, 0).errno_context("PTRACE_DETACH")?;
     Ok(())
 }
 
@@ -275,7 +234,8 @@ fn forced_ptrace_poke() -> TestResult {
     let writable = Region::anon(4 * page)?;
     writable.fill_all(S0);
     let words = pokes(&[read_only, writable]);
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     // View 1 maps some of the pages (read, and written) before the pokes.
     a.run(|| {
         std::hint::black_box(read_only.read_pages(0, 2 * page));
@@ -426,15 +386,10 @@ fn core_child(untouched: Region, written: Region, unshared: Region) -> i32 {
     }
     written.fill_all(CORE_S1);
     unshared.fill_all(CORE_U1);
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain system calls with valid arguments.
-    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &unlimited) } != 0 {
+    if unlimit(libc::RLIMIT_CORE).is_err() {
         return 14;
     }
-    // SAFETY: as above.
+    // SAFETY: plain system call with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
         return 15;
     }

@@ -16,7 +16,7 @@ use crate::framework::Test;
 use crate::util::mem::page_size;
 use crate::util::procfs::read_file;
 use crate::util::sys::errno_name;
-use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
+use crate::util::view::{create, futex, prepare, run_together, Region, Rendezvous, ViewThread};
 
 pub fn tests() -> Vec<Test> {
     named_tests![futex_unshared_per_view]
@@ -27,11 +27,6 @@ const BASE: ViewId = ViewId::BASE;
 /// How long the waiter waits, and a waker looks for it asleep, before the
 /// test gives up (a lost waiter, not a slow one).
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
 
 /// Whether thread `tid` of this process is blocked in the futex system
 /// call on `addr` (from /proc/self/task/<tid>/syscall: the number and the

@@ -9,18 +9,18 @@
 //! while views exist is only touched through [`Region`]); `prepare` keeps
 //! malloc from moving the break, so the tests own it.
 
-use mmview::ViewId;
-
 use super::named_tests;
-use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, Failure, TestResult};
+use crate::check::{
+    check_all, check_eq, diag, ensure, ensure_eq, fail, Context, Failure, TestResult,
+};
 use crate::framework::Test;
-use crate::util::child::{self, last_errno};
+use crate::util::child;
 use crate::util::fault::{describe_fault_exit, exit_on_fault, stage, StageLog};
 use crate::util::mem::{align_up, page_size};
 use crate::util::process::fork;
-use crate::util::procfs::{parse_fields, read_file, thread_smaps_entries};
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::procfs::{parse_fields, read_file, task_maps_entries, thread_smaps_entries};
+use crate::util::sys::{errno_name, gettid, mmap_anon, mprotect, sys, unlimit, ErrnoContext};
+use crate::util::view::{prepare, threads_in_new_views, Region};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -29,27 +29,6 @@ pub fn tests() -> Vec<Test> {
         heap_locked_vm_no_underflow,
         heap_growth_keeps_mapping_count,
     ]
-}
-
-const BASE: ViewId = ViewId::BASE;
-
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
-
-/// Views 1 and 2 and a thread in each (`in-view-1`, `in-view-2`), created
-/// once the caller has mapped what it needs.
-fn two_views() -> TestResult<(ViewThread, ViewThread, ViewId, ViewId)> {
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
-    Ok((a, b, v1, v2))
 }
 
 /// The raw `brk(addr)` system call: the break afterwards (the old one if
@@ -71,13 +50,8 @@ fn move_break(to: usize) -> TestResult {
 fn protect(addr: usize, len: usize, prot: libc::c_int) -> TestResult {
     // SAFETY: changes the protection of the heap above malloc's, which the
     // test reads only.
-    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
-    ensure!(
-        r == 0,
-        "mprotect({addr:#x}, {len:#x}, {prot}): {}",
-        errno_name(last_errno())
-    );
-    Ok(())
+    unsafe { mprotect(addr, len, prot) }
+        .with_errno_context(|| format!("mprotect({addr:#x}, {len:#x}, {prot})"))
 }
 
 /// The start of the mapping that contains `addr` in the calling thread's
@@ -126,7 +100,8 @@ fn brk_new_mapping() -> TestResult<u8> {
     let guard = align_up(start, page);
     move_break(guard + page)?;
     protect(guard, page, libc::PROT_READ)?;
-    let (a, b, v1, v2) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, v1), (b, v2)] = unsafe { threads_in_new_views()? };
 
     // Growth from the base.
     let len = 32 * page;
@@ -281,10 +256,8 @@ fn heap_brk_new_mapping_in_view() -> TestResult {
 fn heap_sbrk_small_break_same() -> TestResult {
     prepare()?;
     let page = page_size();
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = create("view 1")?;
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let start = raw_brk(0);
     let mut steps: Vec<(&str, bool, usize)> = Vec::new();
     if !start.is_multiple_of(page) && start + 64 < align_up(start, page) {
@@ -343,39 +316,24 @@ fn vm_lck(tid: libc::pid_t) -> TestResult<u64> {
 /// `mmap` of `len` bytes of private anonymous memory, locked if `locked`.
 fn map(len: usize, locked: bool) -> TestResult<usize> {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if locked { libc::MAP_LOCKED } else { 0 };
-    // SAFETY: a new mapping at an address the kernel picks.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            -1,
-            0,
-        )
-    };
-    ensure!(
-        p != libc::MAP_FAILED,
-        "mmap of {len} bytes (locked: {locked}): {}",
-        errno_name(last_errno())
-    );
-    Ok(p as usize)
+    mmap_anon(len, libc::PROT_READ | libc::PROT_WRITE, flags)
+        .with_errno_context(|| format!("mmap of {len} bytes (locked: {locked})"))
 }
 
 /// `munmap(addr, len)` of a mapping [`map`] made.
 fn unmap(addr: usize, len: usize) -> TestResult {
     // SAFETY: the mapping was made by `map` and nothing references it.
-    let r = unsafe { libc::munmap(addr as *mut libc::c_void, len) };
-    ensure!(r == 0, "munmap: {}", errno_name(last_errno()));
-    Ok(())
+    sys(unsafe { libc::munmap(addr as *mut libc::c_void, len) })
+        .errno_context("munmap")
+        .map(drop)
 }
 
 /// `mlock(addr, len)`.
 fn lock(addr: usize, len: usize) -> TestResult {
     // SAFETY: locks our own mapping.
-    let r = unsafe { libc::mlock(addr as *const libc::c_void, len) };
-    ensure!(r == 0, "mlock: {}", errno_name(last_errno()));
-    Ok(())
+    sys(unsafe { libc::mlock(addr as *const libc::c_void, len) })
+        .errno_context("mlock")
+        .map(drop)
 }
 
 /// Locked memory mapped and unmapped while views exist (MAP_LOCKED in the
@@ -386,22 +344,17 @@ fn lock(addr: usize, len: usize) -> TestResult {
 /// base's VmLck rises by the size of the mapping it locked.
 fn heap_locked_vm_no_underflow() -> TestResult {
     prepare()?;
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain system call with a valid argument.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        diag!(
-            "setrlimit(RLIMIT_MEMLOCK, unlimited): {}",
-            errno_name(last_errno())
-        );
+    if let Err(e) = unlimit(libc::RLIMIT_MEMLOCK) {
+        diag!("setrlimit(RLIMIT_MEMLOCK, unlimited): {}", errno_name(e));
     }
     let len = 64 * page_size();
-    let (a, b, _, _) = two_views()?;
-    // SAFETY: gettid has no preconditions.
-    let me = unsafe { libc::gettid() };
-    let threads = [("the base", me), ("view 1", a.tid()), ("view 2", b.tid())];
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
+    let threads = [
+        ("the base", gettid()),
+        ("view 1", a.tid()),
+        ("view 2", b.tid()),
+    ];
     let read_all = || -> TestResult<Vec<u64>> { threads.iter().map(|&(_, t)| vm_lck(t)).collect() };
     let before = read_all()?;
     diag!("VmLck (kB) of the base, view 1, view 2 before: {before:?}");
@@ -453,26 +406,6 @@ fn heap_locked_vm_no_underflow() -> TestResult {
     check_all(results)
 }
 
-/// How many mappings of the thread `tid` intersect `[lo, hi)`, from its
-/// `/proc/self/task/<tid>/maps` (the mappings of its view).
-fn mappings_in(tid: libc::pid_t, lo: usize, hi: usize) -> TestResult<usize> {
-    let maps = read_file(format!("/proc/self/task/{tid}/maps"))?;
-    let mut n = 0;
-    for line in maps.lines() {
-        let Some((range, _)) = line.split_once(' ') else {
-            continue;
-        };
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        n += usize::from(a < hi && b > lo);
-    }
-    Ok(n)
-}
-
 /// A heap grown step by step by `brk()` while views exist is one mapping
 /// in every view, as in the base (each view's copy of the growth extends
 /// its heap mapping): views must not collect a mapping per step (and hit
@@ -480,11 +413,9 @@ fn mappings_in(tid: libc::pid_t, lo: usize, hi: usize) -> TestResult<usize> {
 fn heap_growth_keeps_mapping_count() -> TestResult {
     prepare()?;
     let page = page_size();
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = create("view 1")?;
     // SAFETY: the memory rule (the heap above malloc's is only touched
     // through the raw pointers below, after every growth is replicated).
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let start = raw_brk(0);
     let lo = align_up(start, page);
     let steps = 128;
@@ -496,10 +427,10 @@ fn heap_growth_keeps_mapping_count() -> TestResult {
     let hi = lo + steps * step;
     // SAFETY: [lo, hi) is the heap just grown, mapped in every view.
     unsafe { std::ptr::write_bytes(lo as *mut u8, 0x5a, hi - lo) };
-    let base_maps = mappings_in(nix_gettid(), lo, hi)?;
-    let view_maps = mappings_in(a.tid(), lo, hi)?;
+    let base_maps = task_maps_entries(gettid(), lo, hi)?.len();
+    let view_maps = task_maps_entries(a.tid(), lo, hi)?.len();
     diag!("mappings over the grown heap: base {base_maps}, view 1 {view_maps}");
-    checks.push(ensure_eq_result(
+    checks.push(check_eq(
         view_maps,
         base_maps,
         "view 1's mappings over the heap grown in 128 steps",
@@ -509,23 +440,7 @@ fn heap_growth_keeps_mapping_count() -> TestResult {
         let bytes = unsafe { std::slice::from_raw_parts(lo as *const u8, hi - lo) };
         Ok(bytes.iter().filter(|&&b| b != 0x5a).count())
     })?;
-    checks.push(ensure_eq_result(
-        seen,
-        0,
-        "bytes of the heap view 1 reads wrong",
-    ));
+    checks.push(check_eq(seen, 0, "bytes of the heap view 1 reads wrong"));
     move_break(start).context("shrinking the heap back")?;
     check_all(checks)
-}
-
-/// The calling thread's id.
-fn nix_gettid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
-}
-
-/// `Ok` if `got == want`, else a failure naming `what`.
-fn ensure_eq_result<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> TestResult {
-    ensure_eq!(got, want, "{what}");
-    Ok(())
 }

@@ -14,14 +14,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mmview::ViewId;
 
 use super::named_tests;
-use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, Failure, TestResult};
+use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, TestResult};
 use crate::framework::Test;
-use crate::util::child::{self, last_errno};
+use crate::util::child;
 use crate::util::fault::{describe_fault_exit, exit_on_fault, SEGV_WATCHED};
 use crate::util::mem::{page_size, pattern_word};
-use crate::util::procfs::{read_file, set_temporarily, thread_smaps_entries};
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, run_together, Region, Rendezvous, ViewThread};
+use crate::util::procfs::{read_file, set_temporarily, thread_perms};
+use crate::util::sys::{errno_name, last_errno, mprotect, sys, ErrnoContext};
+use crate::util::view::{
+    create, prepare, run_together, threads_in_new_views, Region, Rendezvous, ViewThread,
+};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -35,25 +37,6 @@ pub fn tests() -> Vec<Test> {
 
 const BASE: ViewId = ViewId::BASE;
 const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
-
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
-
-/// Two views, 1 and 2, and a thread in each (`in-view-1`, `in-view-2`),
-/// created once the caller has mapped what it needs.
-fn two_views() -> TestResult<(ViewThread, ViewThread)> {
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
-    // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
-    Ok((a, b))
-}
 
 /// A member of the process with two views: the base (its thread is the
 /// calling one) or view 1 or 2 (a [`ViewThread`] in it).
@@ -92,41 +75,11 @@ impl Member {
     }
 }
 
-/// `madvise(advice)` on `[offset, offset + len)` of `region`; the errno.
-fn advise(region: &Region, offset: usize, len: usize, advice: libc::c_int) -> Result<(), i32> {
-    // SAFETY: advice on our own anonymous mapping, whose content the tests
-    // only reach through `Region` (dropped pages read as zeros).
-    let r = unsafe { libc::madvise((region.addr() + offset) as *mut libc::c_void, len, advice) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
-    }
-}
-
-/// `mprotect(addr, len, prot)`; the errno.
+/// `mprotect(addr, len, prot)` of the tests' own mappings; the errno.
 fn protect(addr: usize, len: usize, prot: libc::c_int) -> Result<(), i32> {
-    // SAFETY: changes the protection of our own mappings only; the tests
-    // touch them only in ways the new protection allows (or expect the
-    // fault).
-    if unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) } == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
-    }
-}
-
-/// The permissions of the mapping at `addr` in the calling thread's view,
-/// as /proc/PID/maps writes them (`rw-p`, ...), from its smaps `VmFlags`.
-fn thread_perms(addr: usize) -> TestResult<String> {
-    let Some(e) = thread_smaps_entries(addr, addr + 1)?.into_iter().next() else {
-        fail!("no mapping at {addr:#x} in /proc/thread-self/smaps");
-    };
-    let bit = |flag: &str, c: char| if e.has_flag(flag) { c } else { '-' };
-    let shared = if e.has_flag("sh") { 's' } else { 'p' };
-    Ok([bit("rd", 'r'), bit("wr", 'w'), bit("ex", 'x'), shared]
-        .iter()
-        .collect())
+    // SAFETY: the tests touch the range only in ways the new protection
+    // allows (or expect the fault).
+    unsafe { mprotect(addr, len, prot) }
 }
 
 /// The calling thread's view's count of mappings (its mm's map_count):
@@ -229,14 +182,14 @@ fn dontneed_race(advice: libc::c_int, name: &str) -> TestResult {
                     }
                 }
             }
-            let dropped = advise(&region, 0, region.len(), advice);
+            let dropped = region.madvise(0, region.len(), advice);
             if dropped.is_ok() {
                 region.fill_all(seed);
             }
             stop.store(1, Ordering::Release);
             dropped
                 .map(|()| 0)
-                .map_err(|e| Failure::new(format!("madvise({name}): {}", errno_name(e))))
+                .with_errno_context(|| format!("madvise({name})"))
         })
         .with_context(|| format!("round {round}"))?;
         let mut seen: Vec<(String, Seen)> = run_together(&readers, |i| {
@@ -324,18 +277,18 @@ fn invariant_dontneed_locked_view() -> TestResult {
     let page = page_size();
     let region = Region::anon(16 * page)?;
     region.fill_all(S0);
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     b.run(|| region.verify_all(S0))
         .context("view 2 before the lock")?;
     a.run(|| {
         // SAFETY: locks our own mapping; root may lock any amount.
-        if unsafe { libc::mlock(region.addr() as *const libc::c_void, region.len()) } != 0 {
-            fail!("mlock: {}", errno_name(last_errno()));
-        }
+        sys(unsafe { libc::mlock(region.addr() as *const libc::c_void, region.len()) })
+            .errno_context("mlock")?;
         region.verify_all(S0)
     })
     .context("view 1 locking the range")?;
-    match advise(&region, 0, region.len(), libc::MADV_DONTNEED) {
+    match region.madvise(0, region.len(), libc::MADV_DONTNEED) {
         Err(libc::EINVAL) => {
             diag!("MADV_DONTNEED in the base of a range view 1 locked: EINVAL (the lock holds in every view)");
             expect_everywhere(&region, &a, &b, Some(S0), "after the refused MADV_DONTNEED")?;
@@ -354,13 +307,12 @@ fn invariant_dontneed_locked_view() -> TestResult {
     }
     a.run(|| {
         // SAFETY: unlocks our own mapping.
-        if unsafe { libc::munlock(region.addr() as *const libc::c_void, region.len()) } != 0 {
-            fail!("munlock: {}", errno_name(last_errno()));
-        }
-        Ok(())
+        sys(unsafe { libc::munlock(region.addr() as *const libc::c_void, region.len()) })
+            .errno_context("munlock")
+            .map(drop)
     })
     .context("view 1 unlocking the range")?;
-    if let Err(e) = advise(&region, 0, region.len(), libc::MADV_DONTNEED) {
+    if let Err(e) = region.madvise(0, region.len(), libc::MADV_DONTNEED) {
         fail!(
             "MADV_DONTNEED in the base after view 1's munlock (no lock anywhere): {}",
             errno_name(e)
@@ -442,7 +394,8 @@ fn store_case(case: StoreCase) -> TestResult<u8> {
     let page = page_size();
     let region = Region::anon(4 * page)?;
     region.fill_all(RO_SEED);
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     let target = page + 3 * 8;
     let want = u64::from_le_bytes(pattern_word(RO_SEED, (target / 8) as u64));
     let storer = case.storer;
@@ -458,8 +411,7 @@ fn store_case(case: StoreCase) -> TestResult<u8> {
         })?,
     }
     a.run(|| {
-        protect(region.addr(), region.len(), libc::PROT_READ)
-            .map_err(|e| Failure::new(format!("mprotect(PROT_READ): {}", errno_name(e))))
+        protect(region.addr(), region.len(), libc::PROT_READ).errno_context("mprotect(PROT_READ)")
     })
     .context("view 1")?;
     for member in MEMBERS {
@@ -508,7 +460,8 @@ fn store_after_enomem() -> TestResult<u8> {
     region.fill_all(RO_SEED);
     let filler = Region::anon(FILLER_PAGES * page)?;
     filler.unshare()?;
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     let case = EnomemCase {
         caller: Member::View1,
         starved: Member::Base,
@@ -646,11 +599,8 @@ fn protect_starved(
     let page = page_size();
     case.starved.run(a, b, || {
         for p in (1..filler.len() / page).step_by(2) {
-            protect(filler.addr() + p * page, page, libc::PROT_READ).map_err(|e| {
-                Failure::new(format!(
-                    "mprotect(PROT_READ) of page {p} of an unshared range: {}",
-                    errno_name(e)
-                ))
+            protect(filler.addr() + p * page, page, libc::PROT_READ).with_errno_context(|| {
+                format!("mprotect(PROT_READ) of page {p} of an unshared range")
             })?;
         }
         Ok(())
@@ -697,7 +647,8 @@ fn enomem_case(case: EnomemCase) -> TestResult<u8> {
     shared.fill_all(SEED);
     let filler = Region::anon(FILLER_PAGES * page)?;
     filler.unshare()?;
-    let (a, b) = two_views()?;
+    // SAFETY: the memory rule.
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     let result = protect_starved(case, &a, &b, &filler, shared.addr() + 4 * page, 4 * page)?;
     let want = match result {
         Ok(()) => {

@@ -11,7 +11,7 @@
 //! its own ([`crate::util::child`]).
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,16 @@ use mmview::ViewId;
 use super::named_tests;
 use crate::check::{check_all, diag, ensure, ensure_eq, fail, skip, Context, Failure, TestResult};
 use crate::framework::{describe_status, Test};
-use crate::util::child::{self, last_errno};
+use crate::util::child;
 use crate::util::mem::page_size;
-use crate::util::process::{pipe, Sender};
+use crate::util::process::{pipe, pipe_fds, Sender};
 use crate::util::procfs::{set_temporarily, thread_smaps_entries, Restore};
-use crate::util::sys::{describe_raw, errno_name};
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::sys::{
+    describe_raw, errno_name, last_errno, mmap_anon, mprotect, sys, ErrnoContext,
+};
+use crate::util::view::{
+    create, expect_current, migrate_from, prepare, threads_in_new_views, Region,
+};
 
 pub fn tests() -> Vec<Test> {
     let mut tests = named_tests![
@@ -51,30 +55,6 @@ pub fn tests() -> Vec<Test> {
 }
 
 const BASE: ViewId = ViewId::BASE;
-
-/// `MMVIEW_MIGRATE(view)`, failing unless the thread was in `from`.
-///
-/// # Safety
-///
-/// As for [`mmview::migrate`]; the tests follow the memory rule.
-unsafe fn migrate_from(view: ViewId, from: ViewId, what: &str) -> TestResult {
-    // SAFETY: forwarded to the caller.
-    let previous = unsafe { mmview::migrate(view) }
-        .with_context(|| format!("MMVIEW_MIGRATE({view}) of {what}"))?;
-    ensure_eq!(
-        previous,
-        from,
-        "MMVIEW_MIGRATE({view}) of {what}: the previous view"
-    );
-    Ok(())
-}
-
-/// Fails unless the calling thread is in `view`.
-fn expect_current(view: ViewId, what: &str) -> TestResult {
-    let current = mmview::current().context("MMVIEW_CURRENT")?;
-    ensure_eq!(current, view, "MMVIEW_CURRENT of {what}");
-    Ok(())
-}
 
 /// Memory of a process about to form views: a shared and an unshared range.
 #[derive(Clone, Copy)]
@@ -104,6 +84,19 @@ impl Fixture {
         Ok(Fixture { shared, unshared })
     }
 
+    /// [`Fixture::new`] and view 1, whose copy of the unshared range holds
+    /// `U1` (the base's holds `U0`); the main thread is back in the base.
+    fn with_view() -> TestResult<(Fixture, ViewId)> {
+        let fx = Fixture::new()?;
+        let v1 = create("view 1")?;
+        // SAFETY: the memory rule.
+        unsafe { migrate_from(v1, BASE, "the main thread")? };
+        fx.unshared.fill_all(Fixture::U1);
+        // SAFETY: as above.
+        unsafe { migrate_from(BASE, v1, "the main thread")? };
+        Ok((fx, v1))
+    }
+
     /// Checks that the calling thread's view holds `s` and `u`.
     fn expect(&self, s: u64, u: u64, who: &str) -> TestResult {
         self.shared
@@ -125,11 +118,6 @@ impl Fixture {
         unsafe { migrate_from(from, view, "the main thread")? };
         seen
     }
-}
-
-/// `MMVIEW_CREATE` for `what`.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
 }
 
 /// A check that a fresh process can form views and they work: a child
@@ -184,35 +172,18 @@ fn killed_child_failure(code: i32) -> String {
 fn create_until_killed(ready: Option<&Sender>, timing: Option<&Region>) -> i32 {
     let page = page_size();
     let len = SMALL_VMAS * page;
-    // SAFETY: a new mapping at an address the kernel picks.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let Ok(base) = mmap_anon(len, rw, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) else {
         return 10;
-    }
-    let small = Region::at(base as usize, len);
+    };
+    let small = Region::at(base, len);
     for i in 0..SMALL_VMAS {
         small.store(i * page, i as u64 + 1);
     }
     for i in (1..SMALL_VMAS).step_by(2) {
         // SAFETY: makes one page of our own mapping read-only; nothing
         // writes it afterwards.
-        let r = unsafe {
-            libc::mprotect(
-                (small.addr() + i * page) as *mut libc::c_void,
-                page,
-                libc::PROT_READ,
-            )
-        };
-        if r != 0 {
+        if unsafe { mprotect(small.addr() + i * page, page, libc::PROT_READ) }.is_err() {
             return 11;
         }
     }
@@ -357,6 +328,16 @@ impl FailNth {
     }
 }
 
+/// Runs `f` with the `n`-th fault-injection point the calling thread
+/// passes from now failing: what `f` returned, and whether the fault was
+/// injected (see [`FailNth::disarm`]).
+fn with_fault<T>(n: u32, f: impl FnOnce() -> T) -> TestResult<(T, bool)> {
+    let fail = FailNth::open()?;
+    fail.arm(n)?;
+    let out = f();
+    Ok((out, fail.disarm()?))
+}
+
 /// The most faults injected into one operation.
 const MAX_FAULTS: u32 = 300;
 
@@ -463,11 +444,10 @@ fn fault_knobs() -> TestResult<Vec<Restore>> {
 /// `n` failing.
 fn inject_create_first(n: u32) -> TestResult<bool> {
     let fx = Fixture::new()?;
-    let fail = FailNth::open()?;
-    fail.arm(n)?;
-    // SAFETY: CREATE does not move the caller.
-    let ret = unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) };
-    let injected = fail.disarm()?;
+    let (ret, injected) = with_fault(n, || {
+        // SAFETY: CREATE does not move the caller.
+        unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) }
+    })?;
     let view = match ok_or_enomem(ret, "the first MMVIEW_CREATE")? {
         Some(id) => ViewId::from_raw(id),
         None => {
@@ -492,18 +472,11 @@ fn inject_create_first(n: u32) -> TestResult<bool> {
 
 /// A second CREATE (the family exists) with allocation `n` failing.
 fn inject_create_second(n: u32) -> TestResult<bool> {
-    let fx = Fixture::new()?;
-    let v1 = create("view 1")?;
-    // SAFETY: the memory rule.
-    unsafe { migrate_from(v1, BASE, "the main thread")? };
-    fx.unshared.fill_all(Fixture::U1);
-    // SAFETY: as above.
-    unsafe { migrate_from(BASE, v1, "the main thread")? };
-    let fail = FailNth::open()?;
-    fail.arm(n)?;
-    // SAFETY: CREATE does not move the caller.
-    let ret = unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) };
-    let injected = fail.disarm()?;
+    let (fx, v1) = Fixture::with_view()?;
+    let (ret, injected) = with_fault(n, || {
+        // SAFETY: CREATE does not move the caller.
+        unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) }
+    })?;
     let created = ok_or_enomem(ret, "a second MMVIEW_CREATE")?;
     expect_current(BASE, "the main thread after the CREATE")?;
     let base_layout = layout_here()?;
@@ -526,18 +499,11 @@ fn inject_create_second(n: u32) -> TestResult<bool> {
 
 /// MIGRATE into a view with allocation `n` failing.
 fn inject_migrate(n: u32) -> TestResult<bool> {
-    let fx = Fixture::new()?;
-    let v1 = create("view 1")?;
-    // SAFETY: the memory rule.
-    unsafe { migrate_from(v1, BASE, "the main thread")? };
-    fx.unshared.fill_all(Fixture::U1);
-    // SAFETY: as above.
-    unsafe { migrate_from(BASE, v1, "the main thread")? };
-    let fail = FailNth::open()?;
-    fail.arm(n)?;
-    // SAFETY: the memory rule; whether the thread moved is checked below.
-    let ret = unsafe { mmview::raw_mmview(mmview::MMVIEW_MIGRATE, v1.as_raw(), 0) };
-    let injected = fail.disarm()?;
+    let (fx, v1) = Fixture::with_view()?;
+    let (ret, injected) = with_fault(n, || {
+        // SAFETY: the memory rule; whether the thread moved is checked below.
+        unsafe { mmview::raw_mmview(mmview::MMVIEW_MIGRATE, v1.as_raw(), 0) }
+    })?;
     match ok_or_enomem(ret, "MMVIEW_MIGRATE")? {
         Some(previous) => {
             ensure_eq!(previous, 0, "MMVIEW_MIGRATE: the previous view");
@@ -561,11 +527,10 @@ fn inject_switch_base(n: u32) -> TestResult<bool> {
     unsafe { migrate_from(v1, BASE, "the main thread")? };
     fx.unshared.fill_all(Fixture::U1);
     fx.shared.fill_all(Fixture::S1);
-    let fail = FailNth::open()?;
-    fail.arm(n)?;
-    // SAFETY: SWITCH_BASE does not move the caller.
-    let ret = unsafe { mmview::raw_mmview(mmview::MMVIEW_SWITCH_BASE, 0, 0) };
-    let injected = fail.disarm()?;
+    let (ret, injected) = with_fault(n, || {
+        // SAFETY: SWITCH_BASE does not move the caller.
+        unsafe { mmview::raw_mmview(mmview::MMVIEW_SWITCH_BASE, 0, 0) }
+    })?;
     let switched = ok_or_enomem(ret, "MMVIEW_SWITCH_BASE")?;
     expect_current(v1, "the main thread after SWITCH_BASE")?;
     match switched {
@@ -610,43 +575,27 @@ enum LayoutOp {
 }
 
 impl LayoutOp {
-    /// Does it to `target`; the new mapping's address, or the errno.
+    /// Does it to `target`; the new mapping's address (0 for the others),
+    /// or the errno.
     fn run(self, target: &Region) -> Result<usize, i32> {
         let page = page_size();
-        // SAFETY: a new mapping, or changes of pages of `target` that the
-        // test only touches where they stay mapped and readable.
-        let ret = unsafe {
-            match self {
-                LayoutOp::Mmap => libc::mmap(
-                    std::ptr::null_mut(),
-                    4 * page,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                ),
-                LayoutOp::Munmap => {
-                    match libc::munmap((target.addr() + 4 * page) as *mut libc::c_void, 2 * page) {
-                        0 => std::ptr::null_mut(),
-                        _ => libc::MAP_FAILED,
-                    }
-                }
-                LayoutOp::Mprotect => {
-                    match libc::mprotect(
-                        (target.addr() + 8 * page) as *mut libc::c_void,
-                        2 * page,
-                        libc::PROT_READ,
-                    ) {
-                        0 => std::ptr::null_mut(),
-                        _ => libc::MAP_FAILED,
-                    }
-                }
+        match self {
+            LayoutOp::Mmap => mmap_anon(
+                4 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            ),
+            LayoutOp::Munmap => {
+                let addr = target.addr() + 4 * page;
+                // SAFETY: pages of `target` that the test does not touch
+                // afterwards.
+                sys(unsafe { libc::munmap(addr as *mut libc::c_void, 2 * page) }).map(|_| 0)
             }
-        };
-        if ret == libc::MAP_FAILED {
-            Err(last_errno())
-        } else {
-            Ok(ret as usize)
+            LayoutOp::Mprotect => {
+                // SAFETY: pages of `target` that the test only reads
+                // afterwards.
+                unsafe { mprotect(target.addr() + 8 * page, 2 * page, libc::PROT_READ) }.map(|()| 0)
+            }
         }
     }
 }
@@ -691,21 +640,9 @@ fn inject_layout(n: u32, op: LayoutOp) -> TestResult<bool> {
     let page = page_size();
     let target = Region::anon(16 * page)?;
     target.fill_all(P);
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
     // SAFETY: the memory rule.
-    unsafe {
-        a.migrate_from(v1, BASE)?;
-        b.migrate_from(v2, BASE)?;
-    }
-    let (ret, injected) = a.run(move || {
-        let fail = FailNth::open()?;
-        fail.arm(n)?;
-        let ret = op.run(&target);
-        Ok((ret, fail.disarm()?))
-    })?;
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
+    let (ret, injected) = a.run(move || with_fault(n, || op.run(&target)))?;
     match ret {
         Ok(_) | Err(libc::ENOMEM) => {}
         Err(e) => fail!(
@@ -901,18 +838,6 @@ fn clone_vm_child(stack: &Region, args: &CloneArgs, started_rx: &OwnedFd) -> Res
     Ok(pid)
 }
 
-/// A pipe for a `CLONE_VM` child, which uses the raw descriptors:
-/// `(read end, write end)`, close-on-exec.
-fn raw_pipe() -> TestResult<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        fail!("pipe2: {}", errno_name(last_errno()));
-    }
-    // SAFETY: pipe2 just returned these descriptors; nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// How a `CLONE_VM` child (reparented to the test child) ended: `None` if
 /// it exited 0, else why not.
 fn reap_clone_child(pid: libc::pid_t) -> TestResult<Option<String>> {
@@ -948,7 +873,7 @@ const CLONE_REFUSALS: [i32; 4] = [libc::EOPNOTSUPP, libc::EINVAL, libc::EPERM, l
 /// allowed), fails.
 fn lifecycle_clone_vm_child_in_view() -> TestResult {
     // SAFETY: plain prctl; reparents orphans to the test child.
-    if unsafe {
+    sys(unsafe {
         libc::prctl(
             libc::PR_SET_CHILD_SUBREAPER,
             1 as libc::c_ulong,
@@ -956,10 +881,8 @@ fn lifecycle_clone_vm_child_in_view() -> TestResult {
             0 as libc::c_ulong,
             0 as libc::c_ulong,
         )
-    } != 0
-    {
-        fail!("PR_SET_CHILD_SUBREAPER: {}", errno_name(last_errno()));
-    }
+    })
+    .errno_context("PR_SET_CHILD_SUBREAPER")?;
     let page = page_size();
     // Word 0: pid of the child of part A; 1: CREATE in part A (raw);
     // 2: clone in part B (pid, or -errno).
@@ -1028,8 +951,8 @@ fn clone_part_a(info: &Region) -> TestResult<u8> {
     let data = Region::anon(4 * page)?;
     data.fill_all(A0);
     let stack = Region::anon(64 * page)?;
-    let (started_rx, started_tx) = raw_pipe()?;
-    let (alive_rx, alive_tx) = raw_pipe()?;
+    let (started_rx, started_tx) = pipe_fds(libc::O_CLOEXEC)?;
+    let (alive_rx, alive_tx) = pipe_fds(libc::O_CLOEXEC)?;
     let args = CloneArgs {
         started: started_tx.as_raw_fd(),
         alive_rx: alive_rx.as_raw_fd(),
@@ -1038,12 +961,8 @@ fn clone_part_a(info: &Region) -> TestResult<u8> {
         shared_seed: A0,
         unshared: None,
     };
-    let pid = clone_vm_child(&stack, &args, &started_rx).map_err(|e| {
-        Failure::new(format!(
-            "clone(CLONE_VM) in a process without views: {}",
-            errno_name(e)
-        ))
-    })?;
+    let pid = clone_vm_child(&stack, &args, &started_rx)
+        .errno_context("clone(CLONE_VM) in a process without views")?;
     info.store(0, pid as u64);
     // SAFETY: CREATE does not move the caller.
     let ret = unsafe { mmview::raw_mmview(mmview::MMVIEW_CREATE, 0, 0) };
@@ -1071,12 +990,10 @@ fn clone_part_b(info: &Region) -> TestResult<u8> {
     unshared.fill_all(BU0);
     unshared.unshare()?;
     let stack = Region::anon(64 * page)?;
-    let (started_rx, started_tx) = raw_pipe()?;
-    let (alive_rx, alive_tx) = raw_pipe()?;
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = create("view 1")?;
+    let (started_rx, started_tx) = pipe_fds(libc::O_CLOEXEC)?;
+    let (alive_rx, alive_tx) = pipe_fds(libc::O_CLOEXEC)?;
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let (started, alive_r, alive_w) = (
         started_tx.as_raw_fd(),
         alive_rx.as_raw_fd(),

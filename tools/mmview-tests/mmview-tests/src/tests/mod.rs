@@ -12,6 +12,7 @@ mod kunit;
 mod lifecycle;
 mod process_layout;
 mod process_state;
+mod stat;
 mod syscall;
 mod sysctl;
 mod views;
@@ -44,6 +45,7 @@ pub fn all(config: Config) -> Vec<Test> {
             futex_views::tests(),
             advice::tests(),
             process_layout::tests(),
+            stat::tests(),
         ],
         Config::Off => vec![syscall::config_off_tests(), sysctl::config_off_tests()],
     };

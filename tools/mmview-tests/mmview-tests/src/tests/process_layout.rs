@@ -7,22 +7,18 @@
 //! The tests follow the memory rule of [`crate::util::view`]: every mapping
 //! and thread they use is made before the first `MMVIEW_CREATE`.
 
-use mmview::ViewId;
-
 use super::named_tests;
 use crate::check::{check_all, ensure_eq, fail, skip, Context, Failure, TestResult};
 use crate::framework::Test;
-use crate::util::child::{self, last_errno};
+use crate::util::child;
 use crate::util::mem::page_size;
 use crate::util::procfs::read_file;
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::sys::{errno_name, gettid, sys};
+use crate::util::view::{prepare, threads_in_new_views, Region};
 
 pub fn tests() -> Vec<Test> {
     named_tests![procstate_mm_fields]
 }
-
-const BASE: ViewId = ViewId::BASE;
 
 /// The command line the tests install.
 const CMDLINE: &[u8] = b"mmview\0test\0";
@@ -32,7 +28,7 @@ fn set_mm(opt: libc::c_int, addr: usize) -> Result<(), i32> {
     let none: libc::c_ulong = 0;
     // SAFETY: PR_SET_MM with ARG_START/ARG_END only records an address of
     // ours; the kernel reads the memory there when /proc asks for it.
-    let r = unsafe {
+    sys(unsafe {
         libc::prctl(
             libc::PR_SET_MM,
             opt as libc::c_ulong,
@@ -40,12 +36,8 @@ fn set_mm(opt: libc::c_int, addr: usize) -> Result<(), i32> {
             none,
             none,
         )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
-    }
+    })
+    .map(drop)
 }
 
 /// The `arg_start` and `arg_end` fields (48 and 49) of a
@@ -66,12 +58,6 @@ fn arg_range_of(tid: libc::pid_t) -> TestResult<(usize, usize)> {
     let path = format!("/proc/self/task/{tid}/stat");
     let stat = read_file(&path)?;
     parse_arg_range(&stat).with_context(|| format!("{path}: no arg_start/arg_end in {stat:?}"))
-}
-
-/// The calling thread's id.
-fn gettid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
 }
 
 /// Moves the calling thread's view's command line to `[start, end)` with
@@ -136,15 +122,13 @@ fn expect_cmdline(tid: libc::pid_t, start: usize, end: usize, who: &str) -> Test
 /// the original fields.)
 fn procstate_mm_fields() -> TestResult {
     // SAFETY: the test child is single-threaded.
-    let from_base = unsafe { child::run("PR_SET_MM in the base", || mm_fields_case(false)) };
-    if let Err(e) = &from_base {
-        if e.is_skip() {
-            return from_base.map(drop);
-        }
+    unsafe {
+        child::run_both_directions(
+            "PR_SET_MM in the base",
+            "PR_SET_MM in view 1",
+            mm_fields_case,
+        )
     }
-    // SAFETY: as above.
-    let from_view = unsafe { child::run("PR_SET_MM in view 1", || mm_fields_case(true)) };
-    check_all([from_base.map(drop), from_view.map(drop)])
 }
 
 /// One direction of [`procstate_mm_fields`]: the command line moved in
@@ -186,10 +170,8 @@ fn mm_fields_case(in_view: bool) -> TestResult<u8> {
         "the command line put back before the views"
     );
 
-    let a = ViewThread::spawn("in-view-1")?;
-    let v1 = mmview::create().context("MMVIEW_CREATE of view 1")?;
     // SAFETY: the memory rule (see the module comment).
-    unsafe { a.migrate_from(v1, BASE)? };
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let set = || -> TestResult {
         set_arg_range(start, end).map_err(|(what, errno)| {
             Failure::new(format!(

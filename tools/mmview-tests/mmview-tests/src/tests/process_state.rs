@@ -16,14 +16,16 @@ use std::os::unix::fs::MetadataExt;
 use mmview::ViewId;
 
 use super::named_tests;
-use crate::check::{check_all, ensure, ensure_eq, fail, skip, Context, Failure, TestResult};
+use crate::check::{
+    check_all, check_eq, ensure, ensure_eq, fail, skip, Context, Failure, TestResult,
+};
 use crate::framework::Test;
-use crate::util::child::{self, last_errno};
+use crate::util::child;
 use crate::util::mem::{page_size, pattern_word};
 use crate::util::process::{pipe, Receiver, Sender};
 use crate::util::procfs::{set_temporarily, thread_smaps_entries, Restore};
-use crate::util::sys::errno_name;
-use crate::util::view::{prepare, Region, ViewThread};
+use crate::util::sys::{errno_name, last_errno, mmap_anon, mprotect, sys, unlimit, ErrnoContext};
+use crate::util::view::{create, prepare, threads_in_new_views, Region, ViewThread};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -39,37 +41,18 @@ pub fn tests() -> Vec<Test> {
 
 const BASE: ViewId = ViewId::BASE;
 
-/// The result of a libc call that returns -1 and sets errno on failure:
-/// the value, or the errno.
-fn sys(ret: libc::c_long) -> Result<libc::c_long, i32> {
-    if ret == -1 {
-        Err(last_errno())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// An unused prctl argument.
 const NONE: libc::c_ulong = 0;
 
 /// `prctl(option, arg2, 0, 0, 0)`: the value, or the errno.
 fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> Result<libc::c_long, i32> {
     // SAFETY: the options used here take integer arguments only.
-    sys(unsafe { libc::prctl(option, arg2, NONE, NONE, NONE) }.into())
+    sys(unsafe { libc::prctl(option, arg2, NONE, NONE, NONE) })
 }
 
 /// `prctl(option, arg2)` that must succeed; `what` names it.
 fn prctl_ok(option: libc::c_int, arg2: libc::c_ulong, what: &str) -> TestResult<libc::c_long> {
-    prctl(option, arg2).map_err(|e| Failure::new(format!("{what}: {}", errno_name(e))))
-}
-
-/// A thread started in the base, then moved into a new view; the view.
-fn thread_in_new_view(name: &str) -> TestResult<(ViewThread, ViewId)> {
-    let thread = ViewThread::spawn(name)?;
-    let view = mmview::create().with_context(|| format!("MMVIEW_CREATE for {name}"))?;
-    // SAFETY: the memory rule (see the module comment).
-    unsafe { thread.migrate_from(view, BASE)? };
-    Ok((thread, view))
+    prctl(option, arg2).errno_context(what)
 }
 
 /// `PR_GET_DUMPABLE` of the calling thread's view.
@@ -89,8 +72,8 @@ fn procstate_dumpable_prctl() -> TestResult {
     )?;
     let a = ViewThread::spawn("in-view-1")?;
     let b = ViewThread::spawn("in-view-2")?;
-    let v1 = mmview::create().context("MMVIEW_CREATE of view 1")?;
-    let v2 = mmview::create().context("MMVIEW_CREATE of view 2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
     // SAFETY: the memory rule.
     unsafe { a.migrate_from(v1, BASE)? };
 
@@ -106,8 +89,8 @@ fn procstate_dumpable_prctl() -> TestResult {
     unsafe { b.migrate_from(v2, BASE)? };
     let in_v2 = b.run(dumpable)?;
     check_all([
-        check_value(in_v1, 0, "PR_GET_DUMPABLE in view 1 after the base set 0"),
-        check_value(in_v2, 0, "PR_GET_DUMPABLE in view 2 after the base set 0"),
+        check_eq(in_v1, 0, "PR_GET_DUMPABLE in view 1 after the base set 0"),
+        check_eq(in_v2, 0, "PR_GET_DUMPABLE in view 2 after the base set 0"),
     ])?;
 
     a.run(|| prctl_ok(libc::PR_SET_DUMPABLE, 1, "PR_SET_DUMPABLE(1) in view 1"))?;
@@ -117,23 +100,17 @@ fn procstate_dumpable_prctl() -> TestResult {
         "PR_GET_DUMPABLE in view 1 after setting 1"
     );
     check_all([
-        check_value(
+        check_eq(
             dumpable()?,
             1,
             "PR_GET_DUMPABLE in the base after view 1 set 1",
         ),
-        check_value(
+        check_eq(
             b.run(dumpable)?,
             1,
             "PR_GET_DUMPABLE in view 2 after view 1 set 1",
         ),
     ])
-}
-
-/// Fails unless `got == want`.
-fn check_value(got: libc::c_long, want: libc::c_long, what: &str) -> TestResult {
-    ensure_eq!(got, want, "{what}");
-    Ok(())
 }
 
 /// The uid and gid the tests drop to.
@@ -150,12 +127,8 @@ fn drop_privileges_of_thread() -> TestResult {
         (libc::SYS_setresuid, "setresuid"),
     ] {
         // SAFETY: changes the calling thread's credentials only.
-        if unsafe { libc::syscall(nr, id, id, id) } != 0 {
-            fail!(
-                "raw {name}({UNPRIVILEGED}) of one thread: {}",
-                errno_name(last_errno())
-            );
-        }
+        sys(unsafe { libc::syscall(nr, id, id, id) })
+            .with_errno_context(|| format!("raw {name}({UNPRIVILEGED}) of one thread"))?;
     }
     Ok(())
 }
@@ -228,8 +201,8 @@ fn dumpable_subject(info: &Region, ready: &Sender, done: &Receiver) -> TestResul
     )?;
     ensure_eq!(dumpable()?, 1, "PR_GET_DUMPABLE of the process as root");
     let a = ViewThread::spawn("in-view-1")?;
-    let v1 = mmview::create().context("MMVIEW_CREATE of view 1")?;
-    let v2 = mmview::create().context("MMVIEW_CREATE of view 2")?;
+    let v1 = create("view 1")?;
+    let v2 = create("view 2")?;
     // SAFETY: the memory rule.
     unsafe { a.migrate_from(v1, BASE)? };
     ensure_eq!(a.run(dumpable)?, 1, "PR_GET_DUMPABLE in view 1 as root");
@@ -241,7 +214,7 @@ fn dumpable_subject(info: &Region, ready: &Sender, done: &Receiver) -> TestResul
         "PR_GET_DUMPABLE in the base after its thread changed its euid (fs.suid_dumpable = 0)"
     );
     let in_v1 = a.run(dumpable)?;
-    let first = check_value(
+    let first = check_eq(
         in_v1,
         0,
         "PR_GET_DUMPABLE in view 1 (thread still root) after the base thread changed its euid",
@@ -252,7 +225,7 @@ fn dumpable_subject(info: &Region, ready: &Sender, done: &Receiver) -> TestResul
     // SAFETY: the memory rule.
     unsafe { a.migrate_from(v2, v1)? };
     let in_v2 = a.run(dumpable)?;
-    let second = check_value(
+    let second = check_eq(
         in_v2,
         0,
         "PR_GET_DUMPABLE in view 2 (no thread was there when the threads changed their euid)",
@@ -280,7 +253,7 @@ fn check_from_outside(
     let owner = std::fs::metadata(&status)
         .with_context(|| format!("stat {status}"))?
         .uid();
-    let owned = check_value(
+    let owned = check_eq(
         libc::c_long::from(owner),
         0,
         &format!(
@@ -333,15 +306,7 @@ const MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = libc::PR_MDWE_REFUSE_EXEC_GAIN as l
 /// (In children: MDWE cannot be cleared.)
 fn procstate_mdwe() -> TestResult {
     // SAFETY: the test child is single-threaded.
-    let from_base = unsafe { child::run("MDWE set in the base", || mdwe_case(false)) };
-    if let Err(e) = &from_base {
-        if e.is_skip() {
-            return from_base.map(drop);
-        }
-    }
-    // SAFETY: as above.
-    let from_view = unsafe { child::run("MDWE set in view 1", || mdwe_case(true)) };
-    check_all([from_base.map(drop), from_view.map(drop)])
+    unsafe { child::run_both_directions("MDWE set in the base", "MDWE set in view 1", mdwe_case) }
 }
 
 /// One direction of [`procstate_mdwe`]: MDWE set in view 1 (`in_view`) or
@@ -350,7 +315,8 @@ fn mdwe_case(in_view: bool) -> TestResult<u8> {
     prepare()?;
     let region = Region::anon(page_size())?;
     region.fill_all(0x3d3e);
-    let (a, _) = thread_in_new_view("in-view-1")?;
+    // SAFETY: the memory rule (see the module comment).
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let set = || -> TestResult {
         match prctl(libc::PR_SET_MDWE, MDWE_REFUSE_EXEC_GAIN) {
             Ok(_) => Ok(()),
@@ -374,53 +340,39 @@ fn mdwe_case(in_view: bool) -> TestResult<u8> {
 /// `region` (read-write, not executable).
 fn mdwe_refused(region: &Region) -> TestResult {
     let flags = prctl_ok(libc::PR_GET_MDWE, 0, "PR_GET_MDWE")?;
-    let got_flags = check_value(flags, MDWE_REFUSE_EXEC_GAIN as libc::c_long, "PR_GET_MDWE");
+    let got_flags = check_eq(flags, MDWE_REFUSE_EXEC_GAIN as libc::c_long, "PR_GET_MDWE");
     let page = page_size();
     let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
-    // SAFETY: a new mapping; unmapped at once if the kernel grants it.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            page,
-            rwx,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    let mmap = if ptr == libc::MAP_FAILED {
-        check_value(
-            libc::c_long::from(last_errno()),
+    let mmap = match mmap_anon(page, rwx, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) {
+        Err(e) => check_eq(
+            libc::c_long::from(e),
             libc::c_long::from(libc::EACCES),
             "errno of mmap(PROT_READ|PROT_WRITE|PROT_EXEC) (EACCES expected)",
-        )
-    } else {
-        // SAFETY: our own new mapping, used by nobody.
-        unsafe { libc::munmap(ptr, page) };
-        Err(Failure::new(
-            "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) succeeded under MDWE",
-        ))
+        ),
+        Ok(addr) => {
+            // SAFETY: our own new mapping, used by nobody.
+            unsafe { libc::munmap(addr as *mut libc::c_void, page) };
+            Err(Failure::new(
+                "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) succeeded under MDWE",
+            ))
+        }
     };
     let protect = |prot: libc::c_int, what: &str| -> TestResult {
         // SAFETY: changes the protection of our own mapping, which only
         // Region accesses touch (it is put back if the kernel grants it).
-        let r = unsafe { libc::mprotect(region.addr() as *mut libc::c_void, page, prot) };
-        if r == 0 {
-            // SAFETY: as above.
-            unsafe {
-                libc::mprotect(
-                    region.addr() as *mut libc::c_void,
-                    page,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                )
-            };
-            fail!("mprotect({what}) of a read-write mapping succeeded under MDWE");
+        match unsafe { mprotect(region.addr(), page, prot) } {
+            Ok(()) => {
+                // SAFETY: as above.
+                let _ =
+                    unsafe { mprotect(region.addr(), page, libc::PROT_READ | libc::PROT_WRITE) };
+                fail!("mprotect({what}) of a read-write mapping succeeded under MDWE");
+            }
+            Err(e) => check_eq(
+                libc::c_long::from(e),
+                libc::c_long::from(libc::EACCES),
+                &format!("errno of mprotect({what}) (EACCES expected)"),
+            ),
         }
-        check_value(
-            libc::c_long::from(last_errno()),
-            libc::c_long::from(libc::EACCES),
-            &format!("errno of mprotect({what}) (EACCES expected)"),
-        )
     };
     check_all([
         got_flags,
@@ -440,15 +392,8 @@ fn procstate_thp_disable() -> TestResult {
         0,
         "PR_SET_THP_DISABLE(0) before the views",
     )?;
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = mmview::create().context("MMVIEW_CREATE of view 1")?;
-    let v2 = mmview::create().context("MMVIEW_CREATE of view 2")?;
     // SAFETY: the memory rule.
-    unsafe {
-        a.migrate_from(v1, BASE)?;
-        b.migrate_from(v2, BASE)?;
-    }
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     a.run(|| {
         prctl_ok(
             libc::PR_SET_THP_DISABLE,
@@ -462,12 +407,12 @@ fn procstate_thp_disable() -> TestResult {
         "PR_GET_THP_DISABLE in view 1 after setting it"
     );
     check_all([
-        check_value(
+        check_eq(
             get()?,
             1,
             "PR_GET_THP_DISABLE in the base after view 1 set it",
         ),
-        check_value(
+        check_eq(
             b.run(get)?,
             1,
             "PR_GET_THP_DISABLE in view 2 after view 1 set it",
@@ -479,17 +424,17 @@ fn procstate_thp_disable() -> TestResult {
         "PR_SET_THP_DISABLE(0) in the base",
     )?;
     check_all([
-        check_value(
+        check_eq(
             get()?,
             0,
             "PR_GET_THP_DISABLE in the base after clearing it",
         ),
-        check_value(
+        check_eq(
             a.run(get)?,
             0,
             "PR_GET_THP_DISABLE in view 1 after the base cleared it",
         ),
-        check_value(
+        check_eq(
             b.run(get)?,
             0,
             "PR_GET_THP_DISABLE in view 2 after the base cleared it",
@@ -518,35 +463,16 @@ fn procstate_mlockall_future() -> TestResult {
 }
 
 fn mlockall_case() -> TestResult<u8> {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: `unlimited` is a valid rlimit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        crate::check::diag!(
-            "raising RLIMIT_MEMLOCK: {} (going on)",
-            errno_name(last_errno())
-        );
+    if let Err(e) = unlimit(libc::RLIMIT_MEMLOCK) {
+        crate::check::diag!("raising RLIMIT_MEMLOCK: {} (going on)", errno_name(e));
     }
     prepare()?;
     let page = page_size();
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = mmview::create().context("MMVIEW_CREATE of view 1")?;
-    let v2 = mmview::create().context("MMVIEW_CREATE of view 2")?;
     // SAFETY: the memory rule.
-    unsafe {
-        a.migrate_from(v1, BASE)?;
-        b.migrate_from(v2, BASE)?;
-    }
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     // SAFETY: plain system call.
-    if unsafe { libc::mlockall(libc::MCL_FUTURE) } != 0 {
-        fail!(
-            "mlockall(MCL_FUTURE) in the base: {}",
-            errno_name(last_errno())
-        );
-    }
+    sys(unsafe { libc::mlockall(libc::MCL_FUTURE) })
+        .errno_context("mlockall(MCL_FUTURE) in the base")?;
     let made_in_v1 = a.run(|| Region::anon(4 * page)).context("mmap in view 1")?;
     check_all([
         expect_locked(locked(&made_in_v1)?, true, "the base"),
@@ -557,10 +483,9 @@ fn mlockall_case() -> TestResult<u8> {
 
     b.run(|| {
         // SAFETY: plain system call.
-        if unsafe { libc::munlockall() } != 0 {
-            fail!("munlockall in view 2: {}", errno_name(last_errno()));
-        }
-        Ok(())
+        sys(unsafe { libc::munlockall() })
+            .errno_context("munlockall in view 2")
+            .map(drop)
     })?;
     let made_in_base = Region::anon(4 * page).context("mmap in the base")?;
     check_all([
@@ -610,16 +535,20 @@ fn procstate_membarrier() -> TestResult {
         skip!("membarrier has no private expedited commands here ({supported:#x})");
     }
     // SAFETY: the test child is single-threaded.
-    let from_base = unsafe { child::run("registered in the base", || membarrier_case(false)) };
-    // SAFETY: as above.
-    let from_view = unsafe { child::run("registered in view 1", || membarrier_case(true)) };
-    check_all([from_base.map(drop), from_view.map(drop)])
+    unsafe {
+        child::run_both_directions(
+            "registered in the base",
+            "registered in view 1",
+            membarrier_case,
+        )
+    }
 }
 
 /// One direction of [`procstate_membarrier`].
 fn membarrier_case(in_view: bool) -> TestResult<u8> {
     prepare()?;
-    let (a, _) = thread_in_new_view("in-view-1")?;
+    // SAFETY: the memory rule (see the module comment).
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let early = a.run(|| Ok(membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)))?;
     ensure_eq!(
         early,
@@ -629,7 +558,7 @@ fn membarrier_case(in_view: bool) -> TestResult<u8> {
     let register = || -> TestResult {
         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
             .map(drop)
-            .map_err(|e| Failure::new(format!("REGISTER_PRIVATE_EXPEDITED: {}", errno_name(e))))
+            .errno_context("REGISTER_PRIVATE_EXPEDITED")
     };
     let check = || -> TestResult {
         let issued = match membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) {
@@ -676,7 +605,8 @@ fn procstate_pkey_alloc() -> TestResult {
     let page = page_size();
     let region = Region::anon(page)?;
     region.fill_all(0x9e7);
-    let (a, _) = thread_in_new_view("in-view-1")?;
+    // SAFETY: the memory rule (see the module comment).
+    let [(a, _)] = unsafe { threads_in_new_views()? };
     let alloc = || -> Result<libc::c_long, i32> {
         // SAFETY: pkey_alloc takes integer arguments only.
         sys(unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 0) })
@@ -695,7 +625,7 @@ fn procstate_pkey_alloc() -> TestResult {
     };
     let k2 = a
         .run(|| Ok(alloc()))?
-        .map_err(|e| Failure::new(format!("pkey_alloc in view 1: {}", errno_name(e))))?;
+        .errno_context("pkey_alloc in view 1")?;
     ensure!(
         k2 != k1,
         "pkey_alloc in view 1 returned key {k2}, which the base already holds"

@@ -20,14 +20,17 @@ use mmview::ViewId;
 use super::named_tests;
 use crate::check::{check_all, diag, ensure, ensure_eq, fail, Context, Failure, TestResult};
 use crate::framework::Test;
-use crate::util::mem::{fill_pattern, page_size, verify_pattern};
+use crate::util::mem::{fill_pattern, page_size, pattern, verify_pattern};
 use crate::util::process::{fork, pipe, Child, Receiver, Sender};
 use crate::util::procfs::{
-    drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries,
+    drop_caches, free_kib, meminfo, read_file, set_temporarily, smaps_entries, thread_perms,
     thread_smaps_entries, write_file, MemoryCgroup,
 };
 use crate::util::sys::{errno_name, expect_errno, userfaultfd_open, userfaultfd_register};
-use crate::util::view::{futex, prepare, run_together, Region, Rendezvous, ViewThread};
+use crate::util::view::{
+    create, expect_current, futex, migrate_from, prepare, run_together, thread_smaps_kib,
+    threads_in_new_views, Region, Rendezvous, ViewThread,
+};
 
 pub fn tests() -> Vec<Test> {
     named_tests![
@@ -78,36 +81,6 @@ fn id(raw: u64) -> ViewId {
     ViewId::from_raw(raw)
 }
 
-/// `MMVIEW_CREATE`, with `what` in the failure.
-fn create(what: &str) -> TestResult<ViewId> {
-    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
-}
-
-/// Fails unless the calling thread is in `view`.
-fn expect_current(view: ViewId, what: &str) -> TestResult {
-    let current = mmview::current().context("MMVIEW_CURRENT")?;
-    ensure_eq!(current, view, "MMVIEW_CURRENT of {what}");
-    Ok(())
-}
-
-/// `MMVIEW_MIGRATE(view)` of the calling thread; fails unless it was in
-/// `from`.
-///
-/// # Safety
-///
-/// As for [`mmview::migrate`]; the tests follow the memory rule.
-unsafe fn migrate_from(view: ViewId, from: ViewId, what: &str) -> TestResult {
-    // SAFETY: forwarded to the caller.
-    let previous = unsafe { mmview::migrate(view) }
-        .with_context(|| format!("MMVIEW_MIGRATE({view}) of {what}"))?;
-    ensure_eq!(
-        previous,
-        from,
-        "MMVIEW_MIGRATE({view}) of {what}: the previous view"
-    );
-    Ok(())
-}
-
 /// `MMVIEW_MIGRATE(view)` that must fail with `errno`.
 fn expect_migrate_errno(view: ViewId, errno: i32, what: &str) -> TestResult {
     // SAFETY: the call must fail and change nothing; should the kernel move
@@ -129,13 +102,6 @@ fn temp_file(name: &str, contents: &[u8]) -> TestResult<File> {
         .with_context(|| format!("opening {path}"))?;
     std::fs::remove_file(&path).with_context(|| format!("removing {path}"))?;
     Ok(file)
-}
-
-/// `len` bytes of the pattern `seed`.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut buf = vec![0u8; len];
-    fill_pattern(&mut buf, seed);
-    buf
 }
 
 /// Checks with `pread` that `file` holds the pattern `seed` in its first
@@ -1480,15 +1446,6 @@ fn views_fork_from_base() -> TestResult {
     ])
 }
 
-/// The sum of the smaps field `field` (`Rss`, `Swap`: kB) of the calling
-/// thread's view over `region`.
-fn thread_smaps_kib(region: &Region, field: &str) -> TestResult<u64> {
-    thread_smaps_entries(region.addr(), region.addr() + region.len())?
-        .iter()
-        .map(|e| e.field(field))
-        .sum()
-}
-
 /// fork() write-protects the views' mappings of shared memory instead of
 /// dropping them: views that had written shared memory keep it resident,
 /// and their stores after the fork (the first ones, before the child has
@@ -1590,14 +1547,8 @@ fn proceed_after(report: &Sender, proceed: &Receiver) -> Option<()> {
 /// Two views, 1 and 2, and a thread in each (`in-view-1`, `in-view-2`),
 /// created once the caller has mapped what it needs.
 fn two_views() -> TestResult<(ViewThread, ViewThread)> {
-    let a = ViewThread::spawn("in-view-1")?;
-    let b = ViewThread::spawn("in-view-2")?;
-    let v1 = create("view 1")?;
-    let v2 = create("view 2")?;
     // SAFETY: the memory rule.
-    unsafe { a.migrate_from(v1, BASE)? };
-    // SAFETY: the memory rule.
-    unsafe { b.migrate_from(v2, BASE)? };
+    let [(a, _), (b, _)] = unsafe { threads_in_new_views()? };
     Ok((a, b))
 }
 
@@ -1705,19 +1656,6 @@ fn views_thread_created_in_view() -> TestResult {
     shared
         .verify_all(P)
         .context("base: data the new thread stored")
-}
-
-/// The permissions of the mapping at `addr` in the calling thread's view,
-/// as /proc/PID/maps writes them (`rw-p`, ...), from its smaps `VmFlags`.
-fn thread_perms(addr: usize) -> TestResult<String> {
-    let Some(e) = thread_smaps_entries(addr, addr + 1)?.into_iter().next() else {
-        fail!("no mapping at {addr:#x} in /proc/thread-self/smaps");
-    };
-    let bit = |flag: &str, c: char| if e.has_flag(flag) { c } else { '-' };
-    let shared = if e.has_flag("sh") { 's' } else { 'p' };
-    Ok([bit("rd", 'r'), bit("wr", 'w'), bit("ex", 'x'), shared]
-        .iter()
-        .collect())
 }
 
 /// mprotect() of a shared range in a view changes it in every view (the

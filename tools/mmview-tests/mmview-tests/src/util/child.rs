@@ -7,14 +7,12 @@
 //! parent's [`Reporting::finish`] returns the same result the closure did.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::panic::{self, AssertUnwindSafe};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::check::{Failure, TestResult};
-use crate::framework::{describe_status, wait};
+use crate::check::{check_all, Context, Failure, TestResult};
+use crate::framework::{describe_status, send};
+use crate::util::process::{fork, pipe_fds, Child, PANICKED};
 
-/// The exit code of a child whose closure panicked.
-const PANICKED: i32 = 101;
 /// The exit code of a child whose closure failed (the message is in the
 /// pipe).
 const FAILED: i32 = 102;
@@ -22,9 +20,10 @@ const FAILED: i32 = 102;
 /// A forked child running a closure; killed and reaped on drop unless
 /// [`finished`](Reporting::finish).
 pub struct Reporting {
-    pid: libc::pid_t,
+    /// Dropped first: the child is killed and reaped before its pipe
+    /// closes.
+    child: Child,
     messages: OwnedFd,
-    reaped: bool,
 }
 
 /// Forks a child that runs `f`: its `Ok(code)` is the exit code, a failure
@@ -37,44 +36,27 @@ pub struct Reporting {
 /// another thread may have held at the fork (locks, the allocator). From a
 /// single-threaded process, `f` may do anything.
 pub unsafe fn spawn(f: impl FnOnce() -> TestResult<u8>) -> TestResult<Reporting> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Failure::new(format!(
-            "pipe2: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: pipe2 just returned these descriptors; nothing else owns them.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: the caller vouches for what the child does; the child never
-    // returns from this function.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Failure::new(format!(
-            "fork: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    if pid == 0 {
-        drop(read);
-        let code = match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(Ok(code)) => i32::from(code),
-            Ok(Err(failure)) => {
+    let (read, write) = pipe_fds(libc::O_CLOEXEC)?;
+    let (read_fd, write_fd) = (read.as_raw_fd(), write.as_raw_fd());
+    let body = || {
+        // SAFETY: the child's copy of the read end, which nothing in the
+        // child uses (it never returns from `fork`).
+        unsafe { libc::close(read_fd) };
+        match f() {
+            Ok(code) => i32::from(code),
+            Err(failure) => {
                 let kind = if failure.is_skip() { 'S' } else { 'F' };
-                write_all(write.as_raw_fd(), format!("{kind}{failure}").as_bytes());
+                send(write_fd, &format!("{kind}{failure}"));
                 FAILED
             }
-            Err(_) => PANICKED,
-        };
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
+        }
+    };
+    // SAFETY: the caller vouches for what the child does.
+    let child = unsafe { fork(body) }?;
     drop(write);
     Ok(Reporting {
-        pid,
+        child,
         messages: read,
-        reaped: false,
     })
 }
 
@@ -89,10 +71,34 @@ pub unsafe fn run(what: &str, f: impl FnOnce() -> TestResult<u8>) -> TestResult<
     unsafe { spawn(f) }?.finish(what)
 }
 
+/// Runs `case(false)` (the change made in the base) and `case(true)` (made
+/// in view 1) in a child each, named `from_base` and `from_view` in
+/// failures. A skip of the first skips the test (the second does not run).
+///
+/// # Safety
+///
+/// As for [`spawn`].
+pub unsafe fn run_both_directions(
+    from_base: &str,
+    from_view: &str,
+    case: impl Fn(bool) -> TestResult<u8>,
+) -> TestResult {
+    // SAFETY: forwarded to the caller.
+    let base = unsafe { run(from_base, || case(false)) };
+    if let Err(e) = &base {
+        if e.is_skip() {
+            return base.map(drop);
+        }
+    }
+    // SAFETY: as above.
+    let view = unsafe { run(from_view, || case(true)) };
+    check_all([base.map(drop), view.map(drop)])
+}
+
 impl Reporting {
     /// The child's process id.
     pub fn pid(&self) -> libc::pid_t {
-        self.pid
+        self.child.pid()
     }
 
     /// Waits for the child and returns what its closure returned; `what`
@@ -123,16 +129,9 @@ impl Reporting {
     /// As [`Reporting::finish`], but returns the wait status of a child
     /// that reported no failure (it may have been killed by a signal) for
     /// the caller to judge.
-    pub fn finish_status(mut self, what: &str) -> TestResult<libc::c_int> {
+    pub fn finish_status(self, what: &str) -> TestResult<libc::c_int> {
         let message = read_all(self.messages.as_raw_fd());
-        let status = wait(self.pid);
-        self.reaped = true;
-        let Some(status) = status else {
-            return Err(Failure::new(format!(
-                "{what}: waitpid: {}",
-                io::Error::last_os_error()
-            )));
-        };
+        let status = self.child.wait().context(what)?;
         let text = String::from_utf8_lossy(&message);
         if let Some(reason) = text.strip_prefix('F') {
             return Err(Failure::new(format!("{what}: {reason}")));
@@ -141,31 +140,6 @@ impl Reporting {
             return Err(Failure::skip(format!("{what}: {reason}")));
         }
         Ok(status)
-    }
-}
-
-impl Drop for Reporting {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // SAFETY: plain system calls on our own, not yet reaped child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            wait(self.pid);
-        }
-    }
-}
-
-/// Writes all of `bytes` to `fd`, giving up on an error.
-fn write_all(fd: RawFd, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: writes from a valid buffer of the given length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        match usize::try_from(n) {
-            Ok(n) if n > 0 => bytes = &bytes[n..],
-            _ => return,
-        }
     }
 }
 
@@ -186,11 +160,6 @@ fn read_all(fd: RawFd) -> Vec<u8> {
     }
 }
 
-/// The errno of the last failed libc call of the calling thread.
-pub fn last_errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +170,8 @@ mod tests {
         // harness may be multithreaded).
         let ok = unsafe { run("a", || Ok(7)) };
         assert_eq!(ok.ok(), Some(7));
+        // SAFETY: as above.
+        let both = unsafe { run_both_directions("b", "v", |in_view| Ok(u8::from(in_view))) };
+        assert!(both.is_ok());
     }
 }

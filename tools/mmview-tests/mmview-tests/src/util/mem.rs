@@ -168,6 +168,13 @@ pub fn fill_pattern(buf: &mut [u8], seed: u64) {
     }
 }
 
+/// `len` bytes of the pattern `seed`.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    fill_pattern(&mut buf, seed);
+    buf
+}
+
 /// Checks that `buf` holds the pattern `seed`; the failure names the first
 /// wrong byte and how many are wrong.
 pub fn verify_pattern(buf: &[u8], seed: u64) -> TestResult {

@@ -45,6 +45,11 @@ pub unsafe fn fork(child: impl FnOnce() -> i32) -> TestResult<Child> {
 }
 
 impl Child {
+    /// The child's process id.
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
     /// Blocks until the child ends; its wait status.
     pub fn wait(mut self) -> TestResult<libc::c_int> {
         let status = wait(self.pid);
@@ -85,17 +90,22 @@ impl Drop for Child {
 /// the end it does not use after the fork, so that the other side sees end
 /// of file when it dies. Sending and receiving are async-signal-safe.
 pub fn pipe() -> TestResult<(Receiver, Sender)> {
+    let (read, write) = pipe_fds(libc::O_CLOEXEC)?;
+    Ok((Receiver(read), Sender(write)))
+}
+
+/// `pipe2(flags)`: `(read end, write end)`.
+pub fn pipe_fds(flags: libc::c_int) -> TestResult<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
         return Err(Failure::new(format!(
             "pipe2: {}",
             io::Error::last_os_error()
         )));
     }
     // SAFETY: pipe2 just returned these descriptors; nothing else owns them.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok((Receiver(read), Sender(write)))
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// The read end of a [`pipe`].

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::check::{Context, Failure, TestResult};
+use crate::check::{fail, Context, Failure, TestResult};
 
 /// The whole file as text; the failure names the path.
 pub fn read_file(path: impl AsRef<Path>) -> TestResult<String> {
@@ -153,6 +153,30 @@ pub fn smaps_entries(start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
 /// view), from /proc/thread-self/smaps.
 pub fn thread_smaps_entries(start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
     smaps_entries_of("/proc/thread-self/smaps", start, end)
+}
+
+/// The mappings of the view of the thread `tid` (of this process) that
+/// overlap `[start, end)`, from /proc/self/task/<tid>/maps (entries without
+/// fields or flags).
+pub fn task_maps_entries(
+    tid: libc::pid_t,
+    start: usize,
+    end: usize,
+) -> TestResult<Vec<SmapsEntry>> {
+    smaps_entries_of(&format!("/proc/self/task/{tid}/maps"), start, end)
+}
+
+/// The permissions of the mapping at `addr` in the calling thread's view,
+/// as /proc/PID/maps writes them (`rw-p`, ...), from its smaps `VmFlags`.
+pub fn thread_perms(addr: usize) -> TestResult<String> {
+    let Some(e) = thread_smaps_entries(addr, addr + 1)?.into_iter().next() else {
+        fail!("no mapping at {addr:#x} in /proc/thread-self/smaps");
+    };
+    let bit = |flag: &str, c: char| if e.has_flag(flag) { c } else { '-' };
+    let shared = if e.has_flag("sh") { 's' } else { 'p' };
+    Ok([bit("rd", 'r'), bit("wr", 'w'), bit("ex", 'x'), shared]
+        .iter()
+        .collect())
 }
 
 fn smaps_entries_of(path: &str, start: usize, end: usize) -> TestResult<Vec<SmapsEntry>> {
@@ -338,6 +362,17 @@ Size:                132 kB
         let e = smaps_entry(v.as_ptr() as usize)?;
         assert!(e.start <= v.as_ptr() as usize && (v.as_ptr() as usize) < e.end);
         e.field("Rss")?;
+        Ok(())
+    }
+
+    #[test]
+    fn reads_own_maps_and_perms() -> TestResult {
+        let v = [1u8; 64];
+        let addr = v.as_ptr() as usize;
+        let maps = task_maps_entries(crate::util::sys::gettid(), addr, addr + 1)?;
+        assert_eq!(maps.len(), 1);
+        assert!(maps[0].start <= addr && addr < maps[0].end);
+        assert_eq!(thread_perms(addr)?, "rw-p");
         Ok(())
     }
 }

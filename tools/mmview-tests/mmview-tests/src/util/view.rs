@@ -25,8 +25,10 @@ use std::sync::Arc;
 
 use mmview::ViewId;
 
-use crate::check::{diag, ensure, Context, Failure, TestResult};
+use crate::check::{diag, ensure, ensure_eq, Context, Failure, TestResult};
 use crate::util::mem::{page_size, pattern_word};
+use crate::util::procfs::thread_smaps_entries;
+use crate::util::sys::sys;
 
 /// Heap made available up front by [`prepare`] (besides the pad).
 const HEAP_RESERVE: usize = 8 << 20;
@@ -155,6 +157,17 @@ impl Region {
     pub fn unshare(&self) -> TestResult {
         mmview::unshare(self.addr as *const u8, self.len)
             .with_context(|| format!("MMVIEW_UNSHARE({:#x}, {:#x})", self.addr, self.len))
+    }
+
+    /// `madvise(advice)` on `[offset, offset + len)` of the region, from the
+    /// calling thread's view; the errno on failure. The region's memory is
+    /// only reached through `Region` (raw pointers), so advice that drops
+    /// pages only makes them read as zeros.
+    pub fn madvise(&self, offset: usize, len: usize, advice: libc::c_int) -> Result<(), i32> {
+        // SAFETY: advice on memory of the region (the caller's own mapping),
+        // which no reference points into (see above).
+        sys(unsafe { libc::madvise((self.addr + offset) as *mut libc::c_void, len, advice) })
+            .map(drop)
     }
 
     /// The word at `offset`, as a pointer. Panics outside the region.
@@ -716,6 +729,73 @@ where
             )))
         }
     }
+}
+
+/// `MMVIEW_CREATE`, with `what` in the failure.
+pub fn create(what: &str) -> TestResult<ViewId> {
+    mmview::create().with_context(|| format!("MMVIEW_CREATE ({what})"))
+}
+
+/// Fails unless the calling thread is in `view`.
+pub fn expect_current(view: ViewId, what: &str) -> TestResult {
+    let current = mmview::current().context("MMVIEW_CURRENT")?;
+    ensure_eq!(current, view, "MMVIEW_CURRENT of {what}");
+    Ok(())
+}
+
+/// `MMVIEW_MIGRATE(view)` of the calling thread; fails unless it was in
+/// `from`.
+///
+/// # Safety
+///
+/// As for [`mmview::migrate`]; the tests follow the memory rule.
+pub unsafe fn migrate_from(view: ViewId, from: ViewId, what: &str) -> TestResult {
+    // SAFETY: forwarded to the caller.
+    let previous = unsafe { mmview::migrate(view) }
+        .with_context(|| format!("MMVIEW_MIGRATE({view}) of {what}"))?;
+    ensure_eq!(
+        previous,
+        from,
+        "MMVIEW_MIGRATE({view}) of {what}: the previous view"
+    );
+    Ok(())
+}
+
+/// `N` views and a thread in each: starts the threads `in-view-1`, ...,
+/// `in-view-N`, creates views 1 to N (`MMVIEW_CREATE (view i)` in a
+/// failure), then moves thread i from the base into view i. Returns each
+/// thread with its view. Call it once the caller has mapped what it needs
+/// (the threads start before the first `MMVIEW_CREATE`).
+///
+/// # Safety
+///
+/// As for [`ViewThread::migrate`]: the closures the threads run afterwards
+/// follow the memory rule of this module.
+pub unsafe fn threads_in_new_views<const N: usize>() -> TestResult<[(ViewThread, ViewId); N]> {
+    let threads = (1..=N)
+        .map(|i| ViewThread::spawn(&format!("in-view-{i}")))
+        .collect::<TestResult<Vec<_>>>()?;
+    let views = (1..=N)
+        .map(|i| create(&format!("view {i}")))
+        .collect::<TestResult<Vec<_>>>()?;
+    for (thread, &view) in threads.iter().zip(&views) {
+        // SAFETY: forwarded to the caller.
+        unsafe { thread.migrate_from(view, ViewId::BASE)? };
+    }
+    let pairs: Vec<(ViewThread, ViewId)> = threads.into_iter().zip(views).collect();
+    pairs
+        .try_into()
+        .map_err(|_| Failure::new(format!("threads_in_new_views: not {N} threads")))
+}
+
+/// The sum of the smaps field `field` (`Rss`, `Swap`: kB) of the calling
+/// thread's view over the mappings that overlap `region` (a mapping merged
+/// with a neighbour counts the neighbour's pages too).
+pub fn thread_smaps_kib(region: &Region, field: &str) -> TestResult<u64> {
+    thread_smaps_entries(region.addr(), region.addr() + region.len())?
+        .iter()
+        .map(|e| e.field(field))
+        .sum()
 }
 
 #[cfg(test)]
