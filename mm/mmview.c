@@ -654,6 +654,19 @@ bool mmview_update_owner(struct mm_struct *mm)
 #endif
 }
 
+/* The threads of @leader's group whose mm is @mm. Locks: none needed. */
+static u64 mmview_threads_in(struct task_struct *leader, struct mm_struct *mm)
+{
+	struct task_struct *t;
+	u64 n = 0;
+
+	rcu_read_lock();
+	for_each_thread(leader, t)
+		n += READ_ONCE(t->mm) == mm;
+	rcu_read_unlock();
+	return n;
+}
+
 /**
  * mmview_mm_in_use - whether a thread of the caller's thread group is in @mm
  * @mm: a member of the caller's family
@@ -668,21 +681,11 @@ bool mmview_update_owner(struct mm_struct *mm)
 bool mmview_mm_in_use(struct mm_struct *mm)
 {
 	struct mmview_family *fam = mmview_family(mm);
-	struct task_struct *t;
-	bool used = false;
 
 	mmap_assert_locked(mm);
 	if (!fam || mm != fam->owner)
 		return atomic_read(&mm->mmview_tasks) > 0;
-	rcu_read_lock();
-	for_each_thread(current, t) {
-		if (READ_ONCE(t->mm) == mm) {
-			used = true;
-			break;
-		}
-	}
-	rcu_read_unlock();
-	return used;
+	return mmview_threads_in(current, mm) > 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -963,19 +966,6 @@ static const struct mm_walk_ops mmview_resident_ops = {
 	.walk_lock	= PGWALK_RDLOCK,
 };
 
-/* The threads of @leader's group whose mm is @mm. Locks: none needed. */
-static u64 mmview_threads_in(struct task_struct *leader, struct mm_struct *mm)
-{
-	struct task_struct *t;
-	u64 n = 0;
-
-	rcu_read_lock();
-	for_each_thread(leader, t)
-		n += READ_ONCE(t->mm) == mm;
-	rcu_read_unlock();
-	return n;
-}
-
 /**
  * mmview_stat_fill - the figures of one view
  * @mm: the view (a member of a family, or an mm without one)
@@ -1216,35 +1206,8 @@ static void mmview_copy_pte_locked(struct vm_area_struct *src_vma,
  */
 void mmview_zap_siblings_locked(struct vm_area_struct *vma, unsigned long addr)
 {
-	struct mmview_family *fam = mmview_family(vma->vm_mm);
-	struct mm_struct *sib;
-
-	mmap_assert_locked(vma->vm_mm);
-	list_for_each_entry(sib, &fam->mms, mmview_node) {
-		struct vm_area_struct *svma;
-		spinlock_t *ptl;	/* the member's PTL for @addr */
-		pmd_t *pmd;
-		pte_t *pte;
-		pte_t entry;
-
-		if (sib == vma->vm_mm)
-			continue;
-		svma = vma_lookup(sib, addr);
-		if (!svma || !mmview_flags_synced(svma->vm_flags))
-			continue;
-		pmd = mm_find_pmd(sib, addr);
-		if (!pmd)
-			continue;
-		pte = pte_offset_map_nolock(sib, pmd, addr, &ptl);
-		if (!pte)
-			continue;
-		spin_lock_nested(ptl, SINGLE_DEPTH_NESTING);
-		entry = ptep_get(pte);
-		if (!pte_none(entry))
-			mmview_clear_pte_locked(svma, addr, pte, entry);
-		spin_unlock(ptl);
-		pte_unmap(pte);
-	}
+	addr &= PAGE_MASK;
+	mmview_zap_siblings_range_locked(vma, addr, addr + PAGE_SIZE);
 }
 
 /**

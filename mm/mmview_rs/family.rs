@@ -302,8 +302,9 @@ pub unsafe extern "C" fn mmview_rs_replicate(
         // differ from the others for good.
         let mut err = 0;
         for _ in 0..REPLICATE_TRIES {
-            // SAFETY: `view` and `mm` are live members of the family, whose
-            // lock the caller holds as `op` needs.
+            // `view` and `mm` are live members of the family, whose lock
+            // the caller holds as `op` needs.
+            // SAFETY: see above.
             err = unsafe { replicate_one(op, view, mm, start, end) };
             if err != -(bindings::ENOMEM as kernel::ffi::c_int) {
                 break;

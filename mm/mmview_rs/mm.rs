@@ -62,8 +62,9 @@ impl Mm {
     /// holds the family's lock, so that no thread migrates into it meanwhile.
     pub(crate) fn in_use(self, guard: &MmGuard) -> bool {
         let _ = guard;
-        // SAFETY: by the type invariants the mm is alive; `guard` holds the
-        // family's mmap_lock, which `mmview_mm_in_use()` needs.
+        // `guard` holds the family's mmap_lock, which `mmview_mm_in_use()`
+        // needs.
+        // SAFETY: by the type invariants the mm is alive; see above.
         unsafe { bindings::mmview_mm_in_use(self.as_ptr()) }
     }
 

@@ -266,9 +266,9 @@ fn stat(id: ViewId, buf: c_ulong) -> Result<c_long> {
             bindings::mmview_stat_fill(view.as_ptr(), state, bindings::get_current(), &mut figures)
         };
     }
-    // No lock held: the copy may fault.
-    // SAFETY: `buf` is a user pointer, checked by the copy; `figures` is
-    // valid for reading.
+    // No lock held: the copy may fault. `buf` is a user pointer, which the
+    // copy checks.
+    // SAFETY: `figures` is valid for reading; `buf` needs no validity.
     to_result(unsafe { bindings::mmview_stat_copy_out(buf as *mut c_void, &figures) })?;
     Ok(0)
 }

@@ -78,9 +78,7 @@ impl Fixture {
         let page = page_size();
         let shared = Region::anon(8 * page)?;
         shared.fill_all(Self::S0);
-        let unshared = Region::anon(8 * page)?;
-        unshared.fill_all(Self::U0);
-        unshared.unshare()?;
+        let unshared = Region::anon_unshared(8 * page, Self::U0)?;
         Ok(Fixture { shared, unshared })
     }
 
@@ -986,9 +984,7 @@ fn clone_part_b(info: &Region) -> TestResult<u8> {
     prepare()?;
     let data = Region::anon(4 * page)?;
     data.fill_all(B0);
-    let unshared = Region::anon(4 * page)?;
-    unshared.fill_all(BU0);
-    unshared.unshare()?;
+    let unshared = Region::anon_unshared(4 * page, BU0)?;
     let stack = Region::anon(64 * page)?;
     let (started_rx, started_tx) = pipe_fds(libc::O_CLOEXEC)?;
     let (alive_rx, alive_tx) = pipe_fds(libc::O_CLOEXEC)?;

@@ -263,9 +263,7 @@ fn stat_views_figures() -> TestResult {
     prepare()?;
     let page = page();
     let len = (VIEW_PAGES * page) as usize;
-    let unshared = Region::anon(len)?;
-    unshared.fill_all(U0);
-    unshared.unshare()?;
+    let unshared = Region::anon_unshared(len, U0)?;
     let shared = Region::anon(len)?;
     shared.fill_all(S0);
     let a = ViewThread::spawn("in-view-1")?;
@@ -980,9 +978,7 @@ fn proc_with_views() -> TestResult {
     const S0: u64 = 0x57a7_2100;
     prepare()?;
     let len = 16 * page_size();
-    let unshared = Region::anon(len)?;
-    unshared.fill_all(U0);
-    unshared.unshare()?;
+    let unshared = Region::anon_unshared(len, U0)?;
     let shared = Region::anon(len)?;
     shared.fill_all(S0);
     let a = ViewThread::spawn("in-view-1")?;

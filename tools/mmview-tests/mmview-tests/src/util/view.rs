@@ -153,6 +153,15 @@ impl Region {
         self.len
     }
 
+    /// A new anonymous private region filled with the pattern `seed`, then
+    /// designated unshared (before the views it is meant for exist).
+    pub fn anon_unshared(len: usize, seed: u64) -> TestResult<Region> {
+        let region = Region::anon(len)?;
+        region.fill_all(seed);
+        region.unshare()?;
+        Ok(region)
+    }
+
     /// `MMVIEW_UNSHARE` of the whole region.
     pub fn unshare(&self) -> TestResult {
         mmview::unshare(self.addr as *const u8, self.len)
